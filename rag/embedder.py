@@ -1,0 +1,80 @@
+"""Embedding backends behind one small interface, picked by name."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from rag.errors import ModelError, SettingsError
+from rag.models import BUNDLED_MODEL, bundled_model_dir, is_prepared
+from rag.settings import Settings
+
+
+class Embedder(Protocol):
+    """Turns passages and queries into vectors of one fixed dimension."""
+
+    name: str
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+class SentenceTransformersEmbedder:
+    """Any sentence-transformers model, through llama-index's HuggingFaceEmbedding."""
+
+    def __init__(self, settings: Settings) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        self.name = settings.embed_model
+        model = settings.embed_model
+        if model == BUNDLED_MODEL:
+            if not is_prepared(settings.model_cache):
+                raise ModelError(
+                    f"The bundled embedding model is not prepared in {settings.model_cache}: "
+                    "run `rag models prepare` (the set-up script does it)"
+                )
+            model = str(bundled_model_dir(settings.model_cache))
+        from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+
+        try:
+            self._model = HuggingFaceEmbedding(
+                model_name=model,
+                query_instruction=settings.query_prefix,
+                text_instruction=settings.passage_prefix,
+                embed_batch_size=settings.embed_batch_size,
+                device="cpu" if not _has_accelerator() else None,
+            )
+        except OSError as exc:
+            raise ModelError(
+                f"Could not load the embedding model {settings.embed_model!r}: {exc}. "
+                "Give a local folder or a model that is in the Hugging Face cache (RAG_EMBED_MODEL)."
+            ) from exc
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        return self._model.get_text_embedding_batch(list(texts))
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._model.get_query_embedding(text)
+
+
+def _has_accelerator() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
+    "sentence-transformers": SentenceTransformersEmbedder,
+}
+
+
+def make_embedder(settings: Settings) -> Embedder:
+    """The embedding backend named by `settings.embed_backend`."""
+    try:
+        factory = EMBEDDERS[settings.embed_backend]
+    except KeyError:
+        valid = ", ".join(sorted(EMBEDDERS))
+        raise SettingsError(f"Unknown embedding backend {settings.embed_backend!r}; valid: {valid}") from None
+    return factory(settings)

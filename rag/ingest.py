@@ -1,0 +1,137 @@
+"""Ingest: files and folders in, documents chunked and embedded into the store.
+
+Unchanged files are recognised by a hash of their bytes (and of the chunking and embedding
+settings) before anything is parsed or embedded, so re-ingesting an unchanged corpus never
+loads the embedding model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from rag.chunking import chunk_document
+from rag.embedder import Embedder
+from rag.errors import DocumentError
+from rag.readers import check_readable, doc_id_for, read_document
+from rag.settings import Settings
+from rag.store import ChunkStore
+from rag.types import Chunk, Document, IngestFailure, IngestReport
+
+Progress = Callable[[str, int, int], None]
+"""Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
+
+_CHUNKER_VERSION = "1"
+_EMBED_BATCH_CHUNKS = 64
+
+
+def find_files(paths: Iterable[Path], report: IngestReport) -> list[Path]:
+    """Expand folders recursively (skipping hidden entries); name paths that don't exist."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
+                if not hidden and (child.is_file() or child.is_symlink()):
+                    files.append(child)
+        elif path.exists() or path.is_symlink():
+            files.append(path)
+        else:
+            report.failed.append(IngestFailure(str(path), "no such file or folder"))
+    seen: set[Path] = set()
+    unique = []
+    for file in files:
+        key = file.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append(file)
+    return unique
+
+
+def content_hash(data: bytes, settings: Settings) -> str:
+    signature = f"{_CHUNKER_VERSION}/{settings.chunk_size}/{settings.chunk_overlap}/{settings.embed_model}"
+    return hashlib.sha256(signature.encode() + b"\0" + data).hexdigest()
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings: Settings,
+    store: ChunkStore,
+    embedder: Callable[[], Embedder],
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Add new files, replace changed ones, skip unchanged ones; never stop at a bad file."""
+    report = IngestReport()
+    files = find_files(paths, report)
+    known = {doc.doc_id: doc for doc in store.documents()}
+    source_by_hash = {doc.content_hash: doc.source for doc in known.values()}
+    pending: list[tuple[Document, list[Chunk]]] = []
+    for done, path in enumerate(files, 1):
+        if progress:
+            progress("reading", done, len(files))
+        try:
+            data = check_readable(path, int(settings.max_file_mb * 1_000_000))
+            digest = content_hash(data, settings)
+            doc_id = doc_id_for(path)
+            previous = known.get(doc_id)
+            if previous is not None and previous.content_hash == digest:
+                report.unchanged.append(str(path))
+                continue
+            twin = source_by_hash.get(digest)
+            if previous is None and twin is not None:
+                report.unchanged.append(str(path))
+                report.notes.append(f"{path}: same content as {twin}, which is already indexed")
+                continue
+            document = read_document(path, data, doc_id, digest)
+            chunks = chunk_document(document, settings.chunk_size, settings.chunk_overlap)
+            source_by_hash[digest] = str(path)
+        except DocumentError as exc:
+            report.failed.append(IngestFailure(str(path), str(exc)))
+            continue
+        except Exception as exc:  # a parser bug must not stop the run or lose other files
+            report.failed.append(IngestFailure(str(path), f"could not be read ({type(exc).__name__}: {exc})"))
+            continue
+        pending.append((document, chunks))
+        (report.updated if previous is not None else report.added).append(str(path))
+    if pending:
+        _embed_and_store(pending, store, embedder(), report, progress)
+    return report
+
+
+def _batches(pending: list[tuple[Document, list[Chunk]]]) -> Iterator[list[tuple[Document, list[Chunk]]]]:
+    """Groups of whole documents holding about one embedding batch of chunks each."""
+    batch: list[tuple[Document, list[Chunk]]] = []
+    size = 0
+    for item in pending:
+        batch.append(item)
+        size += len(item[1])
+        if size >= _EMBED_BATCH_CHUNKS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _embed_and_store(
+    pending: list[tuple[Document, list[Chunk]]],
+    store: ChunkStore,
+    embedder: Embedder,
+    report: IngestReport,
+    progress: Progress | None,
+) -> None:
+    total = sum(len(chunks) for _, chunks in pending)
+    done = 0
+    if progress:
+        progress("embedding", 0, total)
+    for batch in _batches(pending):
+        texts = [chunk.text for _, chunks in batch for chunk in chunks]
+        vectors = embedder.embed_passages(texts)
+        offset = 0
+        for document, chunks in batch:
+            store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
+            offset += len(chunks)
+        done += len(texts)
+        report.chunks_embedded += len(texts)
+        if progress:
+            progress("embedding", done, total)

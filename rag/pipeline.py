@@ -1,0 +1,72 @@
+"""One function wires the pipeline; the CLI, the web app and the eval runner all use it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cached_property
+from pathlib import Path
+
+from rag.answer import Answerer, make_answerer
+from rag.embedder import Embedder, make_embedder
+from rag.errors import RagError
+from rag.ingest import Progress, ingest
+from rag.retrieval import HybridRetriever
+from rag.settings import Settings
+from rag.store import ChunkStore
+from rag.types import Answer, DocumentInfo, Hit, IngestReport
+
+
+class Pipeline:
+    """Ingest, search, ask and manage documents over one index. Models load on first use."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self.store = ChunkStore(settings)
+        if embedder is not None:
+            self.__dict__["embedder"] = embedder
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return make_embedder(self.settings)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.settings, self.store, self.embedder)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return make_answerer(self.settings, self.embedder)
+
+    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
+        return ingest(paths, self.settings, self.store, lambda: self.embedder, progress)
+
+    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+        return self.retriever.search(_clean_question(query), top_k)
+
+    def ask(self, question: str, top_k: int | None = None) -> Answer:
+        question = _clean_question(question)
+        return self.answerer.answer(question, self.retriever.search(question, top_k))
+
+    def documents(self) -> list[DocumentInfo]:
+        return self.store.documents()
+
+    def remove(self, doc_id: str) -> int:
+        removed = self.store.remove_document(doc_id)
+        if not removed:
+            raise RagError(f"No document with id {doc_id!r}: `rag docs list` shows the ids")
+        return removed
+
+
+MAX_QUESTION_CHARS = 2000
+
+
+def _clean_question(question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise RagError("The question is empty: type a question")
+    return question[:MAX_QUESTION_CHARS]
+
+
+def build_pipeline(settings: Settings | None = None, embedder: Embedder | None = None) -> Pipeline:
+    """The pipeline for these settings (from the environment when none are given)."""
+    return Pipeline(settings or Settings.from_env(), embedder)

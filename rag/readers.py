@@ -1,0 +1,237 @@
+"""Turn a file into a Document: text extraction per format, encoding, title, date and language.
+
+Every failure is a DocumentError whose message says, in words a person understands, what is
+wrong with the file and what to do about it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+from rag.errors import DocumentError
+from rag.types import Document
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+_DATE_HEADER = re.compile(r"\A\s*date\s*[:=]?\s*(\d{4}-\d{2}(?:-\d{2})?)\b[ \t]*", re.IGNORECASE)
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*\n", re.DOTALL)
+_DATE_ANYWHERE = re.compile(r"(\d{4}-\d{2}(?:-\d{2})?)")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s")
+_BLOCK_TAGS = (
+    "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header", "footer",
+    "aside", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption", "dd", "dt",
+)  # fmt: skip
+_WESTERN = {"cp1252", "cp1250", "latin_1", "iso8859_15", "iso8859_2", "mac_roman", "cp850", "ascii"}
+_INVISIBLE_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
+
+
+def doc_id_for(path: Path) -> str:
+    """Stable id of a document: derived from its absolute path, so re-ingesting updates it."""
+    return hashlib.sha1(str(path.resolve()).encode("utf-8")).hexdigest()[:16]
+
+
+def check_readable(path: Path, max_bytes: int) -> bytes:
+    """Read a file's bytes, or say why it can't be read."""
+    if path.is_symlink() and not path.exists():
+        raise DocumentError(f"broken link: it points to {path.readlink()}, which does not exist")
+    if not path.exists():
+        raise DocumentError("no such file")
+    if not path.is_file():
+        raise DocumentError("not a regular file")
+    if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+        kinds = ", ".join(SUPPORTED_SUFFIXES)
+        raise DocumentError(f"unsupported file type '{path.suffix or '(none)'}': convert it to one of {kinds}")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise DocumentError(
+            f"file is too large ({size / 1e6:.1f} MB, limit {max_bytes / 1e6:.0f} MB): "
+            "split it, or raise RAG_MAX_FILE_MB"
+        )
+    try:
+        return path.read_bytes()
+    except PermissionError as exc:
+        raise DocumentError("permission denied: the file can't be read by this user") from exc
+    except OSError as exc:
+        raise DocumentError(f"could not be read ({exc.strerror or exc})") from exc
+
+
+def read_document(path: Path, data: bytes, doc_id: str, content_hash: str) -> Document:
+    """Extract text and metadata from the bytes of a supported file."""
+    suffix = path.suffix.lower()
+    if not data.strip():
+        raise DocumentError("the file is empty")
+    if suffix in (".html", ".htm"):
+        text, title, date = _read_html(data)
+    elif suffix == ".pdf":
+        text, title, date = _read_pdf(data)
+    elif suffix == ".docx":
+        text, title, date = _read_docx(data)
+    else:
+        text, title, date = _read_text(data, markdown=suffix in (".md", ".markdown"))
+    text = _normalize_whitespace(text)
+    if not text:
+        raise DocumentError("no text found in the file (it is blank, or holds only images or markup)")
+    date = date or _file_date(path)
+    return Document(
+        doc_id=doc_id,
+        source=str(path),
+        title=(title or _first_sentence(text) or path.stem).strip(),
+        date=date,
+        language=detect_language(text),
+        text=text,
+        content_hash=content_hash,
+    )
+
+
+def decode_text(data: bytes) -> str:
+    """Decode UTF-8 (with or without BOM) or, failing that, the legacy encoding it most looks like."""
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DocumentError("this looks like binary data, not text: save it as a text file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    guess = best.encoding if best is not None else ""
+    try:
+        # Short Western texts look alike in several code pages; prefer cp1252 (a superset of
+        # Latin-1, and what Windows writes for French and English) unless the guess is not Western.
+        text = data.decode("cp1252") if guess in _WESTERN or not guess else str(best)
+    except UnicodeDecodeError:
+        text = str(best) if best is not None else data.decode("cp1252", errors="replace")
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) // 100):
+        raise DocumentError("this looks like binary data, not text: save it as a text file")
+    return text
+
+
+def _read_text(data: bytes, markdown: bool) -> tuple[str, str, str]:
+    text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    title = date = ""
+    front = _FRONT_MATTER.match(text)
+    if front:
+        for line in front.group(1).splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "title":
+                title = value.strip().strip("\"'")
+            elif key.strip().lower() == "date":
+                found = _DATE_ANYWHERE.search(value)
+                date = found.group(1) if found else ""
+        text = text[front.end() :]
+    header = _DATE_HEADER.match(text)
+    if header:
+        date = date or header.group(1)
+        text = text[header.end() :]
+    if markdown:
+        first = text.lstrip().split("\n", 1)[0]
+        if first.startswith("#") and not title:
+            title = first.lstrip("#").strip()
+    return text, title, date
+
+
+def _read_html(data: bytes) -> tuple[str, str, str]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(decode_text(data), "html.parser")
+    title = ""
+    og = soup.find("meta", attrs={"property": "og:title"})
+    if og and og.get("content"):
+        title = str(og["content"])
+    elif soup.title and soup.title.string:
+        title = soup.title.string
+    elif soup.h1:
+        title = soup.h1.get_text(" ", strip=True)
+    date = ""
+    for attrs in ({"property": "article:published_time"}, {"name": "date"}, {"itemprop": "datePublished"}):
+        meta = soup.find("meta", attrs=attrs)
+        if meta and meta.get("content"):
+            found = _DATE_ANYWHERE.search(str(meta["content"]))
+            if found:
+                date = found.group(1)
+                break
+    if not date and soup.find("time", attrs={"datetime": True}):
+        found = _DATE_ANYWHERE.search(str(soup.find("time", attrs={"datetime": True})["datetime"]))
+        date = found.group(1) if found else ""
+    for tag in soup.find_all(_INVISIBLE_TAGS):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_before("\n\n")
+        tag.insert_after("\n\n")
+    return soup.get_text(), title, date
+
+
+def _read_pdf(data: bytes) -> tuple[str, str, str]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise DocumentError("the PDF is encrypted: save a copy without a password")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+    except DocumentError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+        raise DocumentError(f"the PDF is damaged or not a PDF ({type(exc).__name__}): re-export it") from exc
+    title = str(info.title) if info and info.title else ""
+    date = ""
+    if info and info.get("/CreationDate"):
+        raw = str(info.get("/CreationDate"))
+        found = re.search(r"(\d{4})(\d{2})(\d{2})", raw)
+        date = f"{found.group(1)}-{found.group(2)}-{found.group(3)}" if found else ""
+    return "\n\n".join(pages), title, date
+
+
+def _read_docx(data: bytes) -> tuple[str, str, str]:
+    import io
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise DocumentError("the Word file is damaged or not a .docx file: re-save it from Word") from exc
+    except Exception as exc:  # python-docx raises lxml errors on malformed XML
+        raise DocumentError(f"the Word file could not be parsed ({type(exc).__name__}): re-save it") from exc
+    paragraphs = [p.text for p in document.paragraphs]
+    props = document.core_properties
+    date = props.created.date().isoformat() if props.created else ""
+    return "\n\n".join(paragraphs), props.title or "", date
+
+
+def _normalize_whitespace(text: str) -> str:
+    lines = [re.sub(r"[ \t\f\v\u00a0]+", " ", line).strip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _first_sentence(text: str, limit: int = 100) -> str:
+    first = _SENTENCE_END.split(text.strip().split("\n", 1)[0], maxsplit=1)[0].strip()
+    if len(first) <= limit:
+        return first
+    return first[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def _file_date(path: Path) -> str:
+    try:
+        return dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
+    except OSError:
+        return ""
+
+
+def detect_language(text: str) -> str:
+    """ISO 639-1 code of the text's language (py3langid ships its model)."""
+    import py3langid
+
+    lang, _score = py3langid.classify(text[:3000])
+    return str(lang)

@@ -1,0 +1,89 @@
+"""One typed settings object, read from RAG_* environment variables and overridden by options."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rag.errors import SettingsError
+from rag.models import BUNDLED_MODEL, PASSAGE_PROMPT, QUERY_PROMPT
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "rag"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the pipeline. `Settings.from_env()` reads `RAG_<FIELD>` for each field."""
+
+    index: Path = Path(".rag")
+    # Chroma: embedded (persistent, under `index`) unless a server URL is given.
+    chroma_url: str = ""
+    collection: str = "chunks"
+    # Embeddings: any sentence-transformers name or folder; the default is the bundled e5.
+    embed_backend: str = "sentence-transformers"
+    embed_model: str = BUNDLED_MODEL
+    model_cache: Path = _default_cache()
+    query_prefix: str = QUERY_PROMPT
+    passage_prefix: str = PASSAGE_PROMPT
+    embed_batch_size: int = 16
+    # Chunking, in tokens of the splitter's tokenizer.
+    chunk_size: int = 256
+    chunk_overlap: int = 48
+    # Retrieval.
+    top_k: int = 5
+    candidates: int = 40
+    fusion: str = "relative"
+    lexical_weight: float = 0.3
+    # Answering.
+    answerer: str = "extractive"
+    max_answer_sentences: int = 2
+    min_sentence_score: float = 0.80
+    # Ingest limits.
+    max_file_mb: float = 50.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `RAG_*` variables, then explicit overrides (None means: not given)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RAG_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw, cls.__dataclass_fields__[f.name].default)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def validate(self) -> None:
+        if self.top_k < 1:
+            raise SettingsError(f"top_k must be at least 1 (got {self.top_k})")
+        if self.chunk_overlap >= self.chunk_size:
+            raise SettingsError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise SettingsError(f"lexical_weight must be between 0 and 1 (got {self.lexical_weight})")
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw).expanduser()
+    except ValueError as exc:
+        raise SettingsError(f"RAG_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw

@@ -1,0 +1,178 @@
+"""The chunk store: Chroma (embedded and persistent, or a server) through llama-index.
+
+Chroma is the single source of truth. Every chunk carries its document's metadata and content
+hash, so the list of documents, the unchanged check and the lexical index are all derived from
+it; there is no second catalogue that could drift out of step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from rag.errors import NoIndexError, SettingsError
+from rag.settings import Settings
+from rag.types import Chunk, Document, DocumentInfo
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+# Metadata that describes the document, not the passage: kept out of the lexical text.
+_NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end"]
+
+
+class ChunkStore:
+    """Chunks with their vectors and metadata, grouped by document."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _client(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if self.settings.chroma_url:
+            url = urlparse(self.settings.chroma_url)
+            if not url.hostname:
+                raise SettingsError(f"RAG_CHROMA_URL={self.settings.chroma_url!r} is not a URL like http://host:8000")
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        path = self.settings.index / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+    @cached_property
+    def collection(self) -> Any:
+        collection = self._client.get_or_create_collection(
+            self.settings.collection,
+            embedding_function=None,
+            metadata={"hnsw:space": "cosine", "embed_model": self.settings.embed_model},
+        )
+        built_with = (collection.metadata or {}).get("embed_model")
+        if built_with and built_with != self.settings.embed_model:
+            raise SettingsError(
+                f"The index {self.location} was built with the embedding model {built_with!r}, "
+                f"not {self.settings.embed_model!r}: use that model, or another --index"
+            )
+        return collection
+
+    @cached_property
+    def vector_store(self) -> ChromaVectorStore:
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        return ChromaVectorStore(chroma_collection=self.collection)
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.index)
+
+    def exists(self) -> bool:
+        """Whether there is an index to read, without creating one."""
+        if self.settings.chroma_url:
+            return True
+        return (self.settings.index / "chroma").is_dir()
+
+    def require_documents(self) -> None:
+        if not self.exists() or self.collection.count() == 0:
+            raise NoIndexError(f"No documents in {self.location} yet: run `rag ingest corpus/` first")
+
+    def count(self) -> int:
+        return int(self.collection.count()) if self.exists() else 0
+
+    def documents(self) -> list[DocumentInfo]:
+        """One entry per document, from the metadata of its first chunk."""
+        if not self.exists():
+            return []
+        got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        docs = [
+            DocumentInfo(
+                doc_id=str(m["doc_id"]),
+                title=str(m.get("title", "")),
+                source=str(m.get("source", "")),
+                date=str(m.get("date", "")),
+                language=str(m.get("language", "")),
+                chunks=int(m.get("n_chunks", 0)),
+                content_hash=str(m.get("content_hash", "")),
+            )
+            for m in got["metadatas"]
+        ]
+        # Two first chunks for one document mean an update was interrupted between writing the
+        # new chunks and deleting the old: blank the hash so the next ingest redoes that file.
+        by_id: dict[str, DocumentInfo] = {}
+        for doc in docs:
+            if doc.doc_id in by_id and by_id[doc.doc_id].content_hash != doc.content_hash:
+                doc = replace(doc, content_hash="")
+            by_id[doc.doc_id] = doc
+        return sorted(by_id.values(), key=lambda d: (d.source, d.doc_id))
+
+    def chunk_ids(self, doc_id: str) -> list[str]:
+        return list(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
+
+    def replace_document(self, document: Document, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
+        """Write a document's new chunks, then delete its old ones.
+
+        In this order a failure part-way never loses the document: at worst the old and new
+        chunks sit side by side until the next ingest of that file, which removes the old.
+        """
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+        nodes = []
+        for chunk, embedding in zip(chunks, embeddings, strict=True):
+            node = TextNode(
+                id_=chunk.chunk_id,
+                text=chunk.text,
+                embedding=embedding,
+                start_char_idx=chunk.start,
+                end_char_idx=chunk.end,
+                metadata={
+                    "title": document.title,
+                    "source": document.source,
+                    "date": document.date,
+                    "language": document.language,
+                    "content_hash": document.content_hash,
+                    "chunk_index": chunk.index,
+                    "n_chunks": len(chunks),
+                    "start": chunk.start,
+                    "end": chunk.end,
+                },
+                excluded_embed_metadata_keys=_NOT_LEXICAL,
+                excluded_llm_metadata_keys=_NOT_LEXICAL,
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=document.doc_id)},
+            )
+            nodes.append(node)
+        keep = {node.node_id for node in nodes}
+        old = [cid for cid in self.chunk_ids(document.doc_id) if cid not in keep]
+        for start in range(0, len(nodes), 512):
+            self.vector_store.add(nodes[start : start + 512])
+        if old:
+            self.collection.delete(ids=old)
+
+    def remove_document(self, doc_id: str) -> int:
+        """Delete every chunk of a document; returns how many there were."""
+        ids = self.chunk_ids(doc_id) if self.exists() else []
+        if ids:
+            self.collection.delete(ids=ids)
+        return len(ids)
+
+    def all_nodes(self) -> list[TextNode]:
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        got = self.collection.get(include=["documents", "metadatas"])
+        return [
+            metadata_dict_to_node(meta, text) for meta, text in zip(got["metadatas"], got["documents"], strict=True)
+        ]  # type: ignore[misc]
+
+    def fingerprint(self) -> str:
+        """Changes whenever any chunk is added or removed (chunk ids embed the content hash)."""
+        ids = sorted(self.collection.get(include=[])["ids"])
+        return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]

@@ -1,0 +1,163 @@
+"""The small typed objects that cross module boundaries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file turned into text, with what we know about it."""
+
+    doc_id: str
+    source: str
+    title: str
+    date: str
+    language: str
+    text: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document; `start`/`end` are character offsets into the document text."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with the metadata of its document and a fused relevance score."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    date: str
+    language: str
+    text: str
+    start: int
+    end: int
+    score: float
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "source": self.source,
+            "date": self.date,
+            "text": self.text,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Citation:
+    """What [n] in an answer points to: a quoted span of a retrieved chunk.
+
+    `quote_start`/`quote_end` are offsets into `passage` (the chunk's text), so a reader can
+    highlight the span; `doc_start` is where the passage starts in the document.
+    """
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    source: str
+    date: str
+    quote: str
+    passage: str
+    quote_start: int
+    quote_end: int
+    doc_start: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "source": self.source,
+            "date": self.date,
+            "quote": self.quote,
+            "start": self.doc_start + self.quote_start,
+            "end": self.doc_start + self.quote_end,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A short answer whose every sentence carries a citation, or an abstention."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_json() for c in self.citations],
+        }
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A document as the index knows it (for `rag docs list`)."""
+
+    doc_id: str
+    title: str
+    source: str
+    date: str
+    language: str
+    chunks: int
+    content_hash: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "date": self.date,
+            "language": self.language,
+            "chunks": self.chunks,
+        }
+
+
+@dataclass(frozen=True)
+class IngestFailure:
+    source: str
+    error: str
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[IngestFailure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    chunks_embedded: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "failed": [{"source": f.source, "error": f.error} for f in self.failed],
+        }

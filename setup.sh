@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs the product on its embedded defaults:
+# a .venv at the repo root, the bundled embedding model, the demo corpus ingested, a sample answer.
+#   ./setup.sh                 set up, ingest corpus/ if the index is empty, answer a sample question
+#   ./setup.sh --install-only  set up only (what CI does before running the tests)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q -e ".[dev]"
+.venv/bin/rag models prepare
+
+if [ "${1:-}" = "--install-only" ]; then
+  exit 0
+fi
+
+if [ "$(.venv/bin/rag docs list --json)" = "[]" ]; then
+  .venv/bin/rag ingest corpus/
+fi
+.venv/bin/rag ask "why is the EU looking at Mistral?"

@@ -1,0 +1,143 @@
+"""Shared fixtures: a deterministic fake embedder, isolated settings, sample files of every kind."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import Pipeline, build_pipeline
+from rag.settings import Settings
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = REPO / "corpus"
+
+
+def _words(text: str) -> list[str]:
+    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return [w for w in re.findall(r"[a-z0-9]+", folded) if len(w) > 2]
+
+
+class FakeEmbedder:
+    """Bag of words hashed into 256 dimensions: deterministic, and similar texts get close vectors."""
+
+    name = "fake"
+    dim = 256
+
+    def __init__(self) -> None:
+        self.passage_calls = 0
+
+    def _vector(self, text: str) -> list[float]:
+        vec = [0.0] * self.dim
+        for word in _words(text):
+            vec[zlib.crc32(word.encode()) % self.dim] += 1.0
+        norm = math.sqrt(sum(v * v for v in vec)) or 1.0
+        return [v / norm for v in vec]
+
+    def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
+        self.passage_calls += 1
+        return [self._vector(t) for t in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's RAG_* settings (the model cache excepted)."""
+    for key in list(os.environ):
+        if key.startswith("RAG_") and key != "RAG_MODEL_CACHE":
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_env(index=tmp_path / "index", embed_model="fake", min_sentence_score=0.3)
+
+
+@pytest.fixture
+def fake_pipeline(settings: Settings) -> Pipeline:
+    return build_pipeline(settings, embedder=FakeEmbedder())
+
+
+@pytest.fixture(scope="session")
+def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the real bundled model, over a fresh persistent index of the demo corpus."""
+    from rag.models import prepare_bundled_model
+
+    base = Settings.from_env(index=tmp_path_factory.mktemp("real") / "index")
+    prepare_bundled_model(base.model_cache)
+    return base
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(real_settings: Settings) -> Pipeline:
+    pipeline = build_pipeline(real_settings)
+    report = pipeline.ingest([CORPUS])
+    assert report.ok, report.failed
+    return pipeline
+
+
+ARTICLE_FR = (
+    "date 2024-03-05 La Commission européenne a ouvert une enquête sur les subventions accordées "
+    "aux fabricants de voitures électriques. Bruxelles soupçonne des aides publiques massives.\n\n"
+    "Les constructeurs européens craignent une concurrence déloyale. Le secteur emploie près de "
+    "13 millions de personnes en Europe.\n"
+)
+
+
+def write_samples(folder: Path) -> dict[str, Path]:
+    """One good file of every supported kind, and one bad file of every kind we reject."""
+    import docx
+    from reportlab.pdfgen import canvas
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    files["txt"] = folder / "voitures.txt"
+    files["txt"].write_text(ARTICLE_FR, encoding="utf-8")
+    files["latin1"] = folder / "ancien.txt"
+    files["latin1"].write_bytes("Le député a évoqué la sécurité routière à Noël, déçu.".encode("latin-1"))
+    files["md"] = folder / "note.md"
+    files["md"].write_text("# Budget de la défense\n\nLe budget militaire augmente de 7 % en 2025.\n", encoding="utf-8")
+    files["html"] = folder / "page.html"
+    files["html"].write_text(
+        "<html><head><title>Tempête sur la Bretagne</title><style>.x{color:red}</style>"
+        '<meta property="article:published_time" content="2023-11-02T08:00:00Z"></head>'
+        "<body><script>var secret = 'ne pas indexer';</script><h1>Tempête</h1>"
+        "<p>La tempête <b>Ciaran</b> a privé d'électricité 1,2 million de foyers.</p></body></html>",
+        encoding="utf-8",
+    )
+    files["pdf"] = folder / "rapport.pdf"
+    pdf = canvas.Canvas(str(files["pdf"]))
+    pdf.setTitle("Rapport sur les semi-conducteurs")
+    pdf.drawString(72, 720, "The chip shortage slowed car production in Germany during 2021.")
+    pdf.save()
+    files["docx"] = folder / "interview.docx"
+    word = docx.Document()
+    word.core_properties.title = "Entretien avec une juge"
+    word.add_paragraph("La juge explique que la réforme de la justice allonge les délais de procédure.")
+    word.save(str(files["docx"]))
+    bad = folder / "bad"
+    bad.mkdir()
+    files["empty"] = bad / "empty.txt"
+    files["empty"].write_text("")
+    files["blank"] = bad / "blank.md"
+    files["blank"].write_text("   \n\n\t\n")
+    files["binary"] = bad / "binary.txt"
+    files["binary"].write_bytes(bytes(range(256)) * 8)
+    files["corrupt_pdf"] = bad / "corrupt.pdf"
+    files["corrupt_pdf"].write_bytes(b"%PDF-1.4\n this is not really a pdf \x00\x01\x02")
+    files["corrupt_docx"] = bad / "corrupt.docx"
+    files["corrupt_docx"].write_bytes(b"PK\x03\x04 not a zip at all")
+    files["unsupported"] = bad / "photo.jpg"
+    files["unsupported"].write_bytes(b"\xff\xd8\xff\xe0 jpeg")
+    files["dangling"] = bad / "dangling.txt"
+    files["dangling"].symlink_to(bad / "does-not-exist.txt")
+    return files

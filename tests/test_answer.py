@@ -1,0 +1,48 @@
+import pytest
+
+from rag.errors import RagError
+from tests.conftest import ARTICLE_FR
+
+
+@pytest.fixture
+def indexed(fake_pipeline, tmp_path):
+    (tmp_path / "voitures.txt").write_text(ARTICLE_FR)
+    (tmp_path / "peche.txt").write_text("Les pêcheurs bretons protestent contre les quotas de thon.")
+    fake_pipeline.ingest([tmp_path])
+    return fake_pipeline
+
+
+def test_answer_quotes_passages_and_every_citation_is_real(indexed):
+    answer = indexed.ask("Combien de personnes le secteur automobile emploie-t-il en Europe ?")
+    assert not answer.abstained
+    assert "13 millions" in answer.text
+    numbers = [int(n) for n in __import__("re").findall(r"\[(\d+)\]", answer.text)]
+    assert numbers == [c.n for c in answer.citations]
+    for c in answer.citations:
+        assert c.quote in answer.text
+        assert c.passage[c.quote_start : c.quote_end] == c.quote
+        assert c.chunk_id in {h.chunk_id for h in answer.hits}
+        assert c.date == "2024-03-05"
+
+
+def test_citation_offsets_point_into_the_document(indexed, tmp_path):
+    answer = indexed.ask("Combien de personnes le secteur emploie-t-il ?")
+    document_text = ARTICLE_FR[len("date 2024-03-05 ") :].strip()
+    for c in answer.to_json()["citations"]:
+        assert document_text[c["start"] : c["end"]] == c["quote"]
+
+
+def test_abstains_when_nothing_is_close(indexed):
+    answer = indexed.ask("Quel temps fera-t-il à Tokyo demain matin ?")
+    assert answer.abstained and not answer.citations
+    assert "ne contiennent pas" in answer.text
+    assert answer.hits  # the closest passages are still shown
+
+
+def test_abstention_message_follows_the_question_language(indexed):
+    assert "don't contain" in indexed.ask("What will the weather be like in Tokyo tomorrow morning?").text
+
+
+def test_empty_question_is_refused(indexed):
+    with pytest.raises(RagError, match="empty"):
+        indexed.ask("   ")

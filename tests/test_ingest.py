@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+
+from rag.pipeline import build_pipeline
+from rag.settings import Settings
+from tests.conftest import ARTICLE_FR, FakeEmbedder, write_samples
+
+
+def test_every_good_file_goes_in_and_every_bad_one_is_named(fake_pipeline, tmp_path):
+    files = write_samples(tmp_path / "docs")
+    report = fake_pipeline.ingest([tmp_path / "docs"])
+    assert len(report.added) == 6
+    failed = {Path(f.source).name: f.error for f in report.failed}
+    assert set(failed) == {"empty.txt", "blank.md", "binary.txt", "corrupt.pdf", "corrupt.docx", "photo.jpg", "dangling.txt"}
+    assert all(failed.values())
+    assert not report.ok
+    assert {d.source for d in fake_pipeline.documents()} == {
+        str(files[k]) for k in ("txt", "latin1", "md", "html", "pdf", "docx")
+    }
+
+
+def test_missing_path_is_reported(fake_pipeline, tmp_path):
+    report = fake_pipeline.ingest([tmp_path / "nope"])
+    assert report.failed[0].error == "no such file or folder"
+
+
+def test_reingest_unchanged_embeds_nothing_and_never_builds_the_embedder(settings, tmp_path):
+    write_samples(tmp_path / "docs")
+    build_pipeline(settings, embedder=FakeEmbedder()).ingest([tmp_path / "docs"])
+
+    def no_model():
+        raise AssertionError("the embedding model must not be loaded for an unchanged corpus")
+
+    again = build_pipeline(settings)
+    again.__dict__["embedder"] = property(no_model)  # any access would be a bug
+    calls = []
+    from rag import ingest as ingest_module
+
+    report = ingest_module.ingest([tmp_path / "docs"], settings, again.store, lambda: calls.append(1) or no_model())
+    assert calls == []
+    assert len(report.unchanged) == 6 and not report.added and not report.updated
+
+
+def test_changed_file_replaces_all_its_chunks(fake_pipeline, tmp_path):
+    article = tmp_path / "a.txt"
+    article.write_text(ARTICLE_FR * 6)
+    fake_pipeline.ingest([article])
+    [doc] = fake_pipeline.documents()
+    old_ids = set(fake_pipeline.store.chunk_ids(doc.doc_id))
+    assert len(old_ids) > 1
+
+    article.write_text("Un tout autre article sur la pêche en Bretagne et les quotas de thon.")
+    report = fake_pipeline.ingest([article])
+    assert len(report.updated) == 1
+    [doc2] = fake_pipeline.documents()
+    new_ids = set(fake_pipeline.store.chunk_ids(doc2.doc_id))
+    assert doc2.doc_id == doc.doc_id and doc2.chunks == 1
+    assert not (old_ids & new_ids) and len(new_ids) == 1
+    texts = [h.text for h in fake_pipeline.search("voitures électriques subventions", top_k=5)]
+    assert all("voitures" not in t for t in texts), "a stale chunk survived the update"
+
+
+def test_same_content_under_two_names_is_stored_once(fake_pipeline, tmp_path):
+    (tmp_path / "a.txt").write_text(ARTICLE_FR)
+    (tmp_path / "copy.txt").write_text(ARTICLE_FR)
+    report = fake_pipeline.ingest([tmp_path])
+    assert len(report.added) == 1 and len(report.unchanged) == 1
+    assert "same content" in report.notes[0]
+    assert len(fake_pipeline.documents()) == 1
+
+
+def test_remove_document(fake_pipeline, tmp_path):
+    write_samples(tmp_path / "docs")
+    fake_pipeline.ingest([tmp_path / "docs"])
+    doc = fake_pipeline.documents()[0]
+    assert fake_pipeline.remove(doc.doc_id) == doc.chunks
+    assert doc.doc_id not in {d.doc_id for d in fake_pipeline.documents()}
+    assert fake_pipeline.store.chunk_ids(doc.doc_id) == []
+
+
+class FailingEmbedder(FakeEmbedder):
+    def embed_passages(self, texts):
+        raise RuntimeError("out of memory")
+
+
+def test_failure_while_embedding_an_update_keeps_the_old_version(settings, tmp_path):
+    article = tmp_path / "a.txt"
+    article.write_text(ARTICLE_FR)
+    build_pipeline(settings, embedder=FakeEmbedder()).ingest([article])
+    article.write_text("Nouvelle version de l'article sur la pêche.")
+    with pytest.raises(RuntimeError):
+        build_pipeline(settings, embedder=FailingEmbedder()).ingest([article])
+    survivor = build_pipeline(settings, embedder=FakeEmbedder())
+    [doc] = survivor.documents()
+    assert "voitures électriques" in survivor.search("voitures électriques")[0].text
+    # and the next ingest finishes the update
+    assert len(survivor.ingest([article]).updated) == 1
+    assert "pêche" in survivor.search("pêche")[0].text
+
+
+def test_changing_chunk_settings_reprocesses(settings, tmp_path):
+    (tmp_path / "a.txt").write_text(ARTICLE_FR)
+    build_pipeline(settings, embedder=FakeEmbedder()).ingest([tmp_path])
+    other = Settings.from_env(index=settings.index, embed_model="fake", chunk_size=64, chunk_overlap=8)
+    report = build_pipeline(other, embedder=FakeEmbedder()).ingest([tmp_path])
+    assert len(report.updated) == 1
+
+
+def test_index_built_with_another_model_is_refused(settings, tmp_path):
+    (tmp_path / "a.txt").write_text(ARTICLE_FR)
+    build_pipeline(settings, embedder=FakeEmbedder()).ingest([tmp_path])
+    other = Settings.from_env(index=settings.index, embed_model="another-model")
+    from rag.errors import SettingsError
+
+    with pytest.raises(SettingsError, match="built with the embedding model 'fake'"):
+        build_pipeline(other, embedder=FakeEmbedder()).ingest([tmp_path])

@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from rag.errors import DocumentError
+from rag.readers import check_readable, decode_text, doc_id_for, read_document
+from tests.conftest import write_samples
+
+
+def _read(path: Path):
+    data = check_readable(path, 10_000_000)
+    return read_document(path, data, doc_id_for(path), "hash")
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return write_samples(tmp_path_factory.mktemp("samples"))
+
+
+def test_text_with_date_header(samples):
+    doc = _read(samples["txt"])
+    assert doc.date == "2024-03-05"
+    assert doc.text.startswith("La Commission européenne a ouvert une enquête")
+    assert "date 2024" not in doc.text
+    assert doc.language == "fr"
+    assert doc.title.startswith("La Commission européenne")
+
+
+def test_seed_article_date_and_language():
+    seed = Path(__file__).resolve().parent.parent / "corpus" / "000_99cf57f4aa2db4ae.txt"
+    doc = _read(seed)
+    assert doc.date == "2024-02"
+    assert doc.language == "fr"
+    assert doc.text.startswith("À peine annoncée")
+
+
+def test_legacy_encoding_is_decoded(samples):
+    doc = _read(samples["latin1"])
+    assert "député" in doc.text and "déçu" in doc.text
+
+
+def test_markdown_title(samples):
+    doc = _read(samples["md"])
+    assert doc.title == "Budget de la défense"
+
+
+def test_html_keeps_visible_text_only(samples):
+    doc = _read(samples["html"])
+    assert doc.title == "Tempête sur la Bretagne"
+    assert doc.date == "2023-11-02"
+    assert "La tempête Ciaran a privé d'électricité" in doc.text
+    assert "secret" not in doc.text and "color" not in doc.text
+
+
+def test_pdf(samples):
+    doc = _read(samples["pdf"])
+    assert "chip shortage" in doc.text
+    assert doc.title == "Rapport sur les semi-conducteurs"
+    assert doc.language == "en"
+
+
+def test_docx(samples):
+    doc = _read(samples["docx"])
+    assert "réforme de la justice" in doc.text
+    assert doc.title == "Entretien avec une juge"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("empty", "empty"),
+        ("blank", "empty"),
+        ("binary", "binary"),
+        ("corrupt_pdf", "PDF is damaged"),
+        ("corrupt_docx", "Word file is damaged"),
+        ("unsupported", "unsupported file type '.jpg'"),
+        ("dangling", "broken link"),
+    ],
+)
+def test_bad_input_is_named_with_a_reason(samples, kind, expected):
+    with pytest.raises(DocumentError, match=expected):
+        _read(samples[kind])
+
+
+def test_too_large(tmp_path):
+    big = tmp_path / "big.txt"
+    big.write_text("mot " * 1000)
+    with pytest.raises(DocumentError, match="too large"):
+        check_readable(big, 100)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "secret.txt"
+    path.write_text("texte")
+
+    def deny(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Path, "read_bytes", deny)
+    with pytest.raises(DocumentError, match="permission denied"):
+        check_readable(path, 1000)
+
+
+def test_utf8_bom_and_cp1252():
+    assert decode_text("\ufeffÉté".encode("utf-8")) == "Été"
+    assert decode_text("L’été « chaud » coûte 5 €".encode("cp1252")) == "L’été « chaud » coûte 5 €"
+
+
+def test_doc_id_is_stable_and_path_based(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    assert doc_id_for(a) == doc_id_for(tmp_path / "." / "a.txt")
+    assert doc_id_for(a) != doc_id_for(b)

@@ -1,0 +1,64 @@
+import pytest
+
+from rag.errors import NoIndexError, SettingsError
+from rag.pipeline import build_pipeline
+from rag.settings import Settings
+from tests.conftest import FakeEmbedder
+
+ARTICLES = {
+    "peche.txt": "Les pêcheurs bretons protestent contre les quotas de thon fixés par Bruxelles.",
+    "budget.txt": "Le gouvernement présente un budget de la défense en hausse pour 2025.",
+    "mistral.txt": "La Commission européenne examine l'accord entre Microsoft et Mistral AI.",
+}
+
+
+@pytest.fixture
+def indexed(fake_pipeline, tmp_path):
+    for name, text in ARTICLES.items():
+        (tmp_path / name).write_text(text)
+    fake_pipeline.ingest([tmp_path])
+    return fake_pipeline
+
+
+def test_hybrid_search_finds_the_right_document(indexed):
+    hits = indexed.search("accord Microsoft Mistral", top_k=2)
+    assert hits[0].source.endswith("mistral.txt")
+    assert hits[0].title.startswith("La Commission")
+    assert len(hits) == 2 and hits[0].score >= hits[1].score
+
+
+@pytest.mark.parametrize("fusion", ["relative", "rrf"])
+def test_both_fusion_modes(settings, tmp_path, fusion):
+    pipeline = build_pipeline(settings.with_(fusion=fusion), embedder=FakeEmbedder())
+    for name, text in ARTICLES.items():
+        (tmp_path / name).write_text(text)
+    pipeline.ingest([tmp_path])
+    assert pipeline.search("quotas de thon")[0].source.endswith("peche.txt")
+
+
+def test_lexical_index_follows_changes(indexed, tmp_path):
+    indexed.search("thon")  # builds and caches the BM25 index
+    (tmp_path / "peche.txt").write_text("Article sur les vendanges en Bourgogne.")
+    indexed.ingest([tmp_path])
+    hits = indexed.search("vendanges Bourgogne")
+    assert hits[0].source.endswith("peche.txt") and "vendanges" in hits[0].text
+    assert all("thon" not in h.text for h in hits)
+
+
+def test_search_without_documents_says_what_to_do(settings):
+    pipeline = build_pipeline(settings, embedder=FakeEmbedder())
+    with pytest.raises(NoIndexError, match="rag ingest"):
+        pipeline.search("anything")
+    assert not settings.index.exists(), "a search must not create an index"
+
+
+def test_unknown_fusion_mode_lists_valid_ones(indexed):
+    with pytest.raises(SettingsError, match="relative, rrf"):
+        build_pipeline(indexed.settings.with_(fusion="magic"), embedder=FakeEmbedder()).search("x")
+
+
+def test_settings_from_environment():
+    s = Settings.from_env({"RAG_TOP_K": "7", "RAG_LEXICAL_WEIGHT": "0.5", "RAG_INDEX": "/tmp/i"})
+    assert (s.top_k, s.lexical_weight, str(s.index)) == (7, 0.5, "/tmp/i")
+    with pytest.raises(SettingsError, match="RAG_TOP_K"):
+        Settings.from_env({"RAG_TOP_K": "many"})
