@@ -21,7 +21,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _stderr() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, soft_wrap=True)
 
 
 def index_option(func: F) -> F:

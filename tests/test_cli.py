@@ -1,0 +1,106 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rag import cli
+from rag.pipeline import build_pipeline
+from tests.conftest import ARTICLE_FR, FakeEmbedder, write_samples
+
+
+@pytest.fixture
+def runner(monkeypatch, settings):
+    """The CLI over a fake embedder: every command gets the same kind of pipeline as in production."""
+
+    def fake_pipeline(index, **overrides):
+        return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
+
+    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
+    return CliRunner()
+
+
+def test_ingest_json_contract_and_exit_status(runner, tmp_path, settings):
+    write_samples(tmp_path / "docs")
+    result = runner.invoke(cli.main, ["ingest", str(tmp_path / "docs"), "--json"])
+    assert result.exit_code == 1  # some files failed
+    data = json.loads(result.stdout)
+    assert set(data) == {"added", "updated", "unchanged", "failed"}
+    assert data["added"] == 6 and data["updated"] == 0
+    assert {"source", "error"} <= set(data["failed"][0])
+    assert "Traceback" not in result.output
+
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "a.txt").write_text("Un article neuf sur les élections municipales à Lyon.")
+    result = runner.invoke(cli.main, ["ingest", str(good), "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["added"] == 1
+
+
+def test_ingest_summary_names_failures(runner, tmp_path):
+    files = write_samples(tmp_path / "docs")
+    result = runner.invoke(cli.main, ["ingest", str(files["corrupt_pdf"]), str(files["txt"])])
+    assert result.exit_code == 1
+    assert "1 added" in result.stderr and "1 failed" in result.stderr
+    assert "corrupt.pdf" in result.stderr and "damaged" in result.stderr
+
+
+@pytest.fixture
+def indexed(runner, tmp_path):
+    (tmp_path / "a.txt").write_text(ARTICLE_FR)
+    (tmp_path / "b.txt").write_text("Les pêcheurs bretons protestent contre les quotas de thon.")
+    assert runner.invoke(cli.main, ["ingest", str(tmp_path)]).exit_code == 0
+    return runner
+
+
+def test_search_json_contract(indexed):
+    result = indexed.invoke(cli.main, ["search", "quotas de thon", "--json", "-k", "1"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "quotas de thon"
+    [hit] = data["hits"]
+    assert set(hit) == {"doc_id", "chunk_id", "title", "source", "date", "text", "score"}
+    assert "thon" in hit["text"]
+
+
+def test_ask_json_contract(indexed):
+    result = indexed.invoke(cli.main, ["ask", "Combien de personnes le secteur emploie-t-il ?", "--json"])
+    data = json.loads(result.stdout)
+    assert set(data) >= {"question", "answer", "abstained", "citations"}
+    assert data["abstained"] is False
+    assert {"n", "doc_id", "chunk_id", "title", "source", "quote"} <= set(data["citations"][0])
+
+
+def test_questions_file_gives_json_lines_in_order(indexed, tmp_path):
+    questions = tmp_path / "q.txt"
+    questions.write_text("quotas de thon\n\nvoitures électriques\n")
+    result = indexed.invoke(cli.main, ["search", "--questions", str(questions), "-k", "1"])
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["query"] for line in lines] == ["quotas de thon", "voitures électriques"]
+    result = indexed.invoke(cli.main, ["ask", "--questions", "-"], input="quotas de thon ?\nTokyo météo demain ?\n")
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [a["question"] for a in answers] == ["quotas de thon ?", "Tokyo météo demain ?"]
+    assert answers[1]["abstained"] is True and answers[1]["closest"]
+
+
+def test_docs_list_and_remove(indexed):
+    docs = json.loads(indexed.invoke(cli.main, ["docs", "list", "--json"]).stdout)
+    assert len(docs) == 2
+    assert set(docs[0]) >= {"doc_id", "title", "source", "date", "chunks"}
+    result = indexed.invoke(cli.main, ["docs", "remove", docs[0]["doc_id"]])
+    assert result.exit_code == 0
+    assert len(json.loads(indexed.invoke(cli.main, ["docs", "list", "--json"]).stdout)) == 1
+    result = indexed.invoke(cli.main, ["docs", "remove", "no-such-id"])
+    assert result.exit_code == 2 and "rag docs list" in result.stderr and "Traceback" not in result.output
+
+
+def test_errors_are_one_line_messages(runner):
+    result = runner.invoke(cli.main, ["ask", "anything"])
+    assert result.exit_code == 2
+    assert "rag ingest" in result.stderr and "Traceback" not in result.output
+    result = runner.invoke(cli.main, ["search", "--questions", "/no/such/file"])
+    assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_help_teaches_with_examples():
+    result = CliRunner().invoke(cli.main, ["ingest", "--help"])
+    assert "Examples:" in result.output and "--index" in result.output
