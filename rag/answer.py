@@ -27,17 +27,26 @@ class Answerer(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A sentence of a retrieved passage, scored against the question."""
+    """One sentence, or two adjacent sentences, of a retrieved passage, scored against the question."""
 
     hit: Hit
-    text: str
-    start: int  # offsets inside hit.text
-    end: int
+    spans: tuple[tuple[int, int], ...]  # offsets of each sentence inside hit.text
     score: float
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.hit.text[a:b] for a, b in self.spans)
 
 
 class ExtractiveAnswerer:
-    """Picks the passage sentences closest to the question; abstains when none is close enough."""
+    """Quotes the passage sentences closest to the question; abstains when none is close enough.
+
+    Candidates are single sentences and pairs of adjacent sentences: a pair wins when it is
+    closer to the question than any single sentence, which keeps a sentence together with the
+    one that gives it its subject ("The Commission... The regulator will examine...").
+    On PIAF this picks a unit containing the answer for 82% of questions, against 71% for
+    single sentences (see eval/README.md).
+    """
 
     name = "extractive"
 
@@ -46,61 +55,62 @@ class ExtractiveAnswerer:
         self.embedder = embedder
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
-        """Every distinct sentence of the hits, scored by cosine similarity to the question."""
+        """Every distinct sentence and sentence pair of the hits, best first."""
         import numpy as np
 
         seen: set[tuple[str, int]] = set()
-        pending: list[tuple[Hit, int, int, str]] = []
+        units: list[tuple[Hit, tuple[tuple[int, int], ...]]] = []
         for hit in hits:
-            for sentence in split_sentences(hit.text, min_chars=12):
+            sentences = split_sentences(hit.text, min_chars=12)
+            for i, sentence in enumerate(sentences):
                 key = (hit.doc_id, hit.start + sentence.start)  # overlapping chunks repeat sentences
-                if key not in seen:
-                    seen.add(key)
-                    pending.append((hit, sentence.start, sentence.end, sentence.text))
-        if not pending:
+                if key in seen:
+                    continue
+                seen.add(key)
+                units.append((hit, ((sentence.start, sentence.end),)))
+                if self.settings.max_answer_sentences > 1 and i + 1 < len(sentences):
+                    after = sentences[i + 1]
+                    units.append((hit, ((sentence.start, sentence.end), (after.start, after.end))))
+        if not units:
             return []
+        texts = [" ".join(hit.text[a:b] for a, b in spans) for hit, spans in units]
         query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        vectors = np.asarray(self.embedder.embed_passages([p[3] for p in pending]), dtype=np.float32)
+        vectors = np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
         scores = vectors @ query / np.where(norms == 0, 1.0, norms)
-        return sorted(
-            (Candidate(hit, text, start, end, float(score)) for (hit, start, end, text), score in zip(pending, scores)),
-            key=lambda c: -c.score,
-        )
+        ranked = [Candidate(hit, spans, float(score)) for (hit, spans), score in zip(units, scores)]
+        return sorted(ranked, key=lambda c: -c.score)
+
+    def threshold(self, question_language: str, hit: Hit) -> float:
+        """Cross-lingual similarities run lower than same-language ones, so they get a lower bar."""
+        base = self.settings.min_sentence_score
+        return base if question_language == hit.language else base - self.settings.cross_lingual_margin
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         ranked = self.candidates(question, hits)
-        threshold = self.settings.min_sentence_score
-        if not ranked or ranked[0].score < threshold:
-            return Answer(question, abstain_message(detect_language(question)), True, (), tuple(hits))
-        best = ranked[0].score
-        chosen = [c for c in ranked if c.score >= max(threshold, best - _MARGIN)]
-        chosen = chosen[: self.settings.max_answer_sentences]
-        # Read in document order when the sentences come from the same document.
-        lead = chosen[0].hit.doc_id
-        chosen.sort(key=lambda c: (c.hit.doc_id != lead, c.hit.doc_id, c.hit.start + c.start))
+        language = detect_language(question)
+        if not ranked or ranked[0].score < self.threshold(language, ranked[0].hit):
+            return Answer(question, abstain_message(language), True, (), tuple(hits))
+        best = ranked[0]
         citations = tuple(
             Citation(
                 n=n,
-                doc_id=c.hit.doc_id,
-                chunk_id=c.hit.chunk_id,
-                title=c.hit.title,
-                source=c.hit.source,
-                date=c.hit.date,
-                quote=c.text,
-                passage=c.hit.text,
-                quote_start=c.start,
-                quote_end=c.end,
-                doc_start=c.hit.start,
+                doc_id=best.hit.doc_id,
+                chunk_id=best.hit.chunk_id,
+                title=best.hit.title,
+                source=best.hit.source,
+                date=best.hit.date,
+                quote=best.hit.text[a:b],
+                passage=best.hit.text,
+                quote_start=a,
+                quote_end=b,
+                doc_start=best.hit.start,
             )
-            for n, c in enumerate(chosen, 1)
+            for n, (a, b) in enumerate(best.spans, 1)
         )
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         return Answer(question, text, False, citations, tuple(hits))
 
-
-# A second sentence joins the answer only if it is nearly as close to the question as the best.
-_MARGIN = 0.02
 
 ANSWERERS: dict[str, Callable[[Settings, Embedder], Answerer]] = {"extractive": ExtractiveAnswerer}
 

