@@ -78,7 +78,7 @@ class ExtractiveAnswerer:
         vectors = np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
         scores = vectors @ query / np.where(norms == 0, 1.0, norms)
-        ranked = [Candidate(hit, spans, float(score)) for (hit, spans), score in zip(units, scores)]
+        ranked = [Candidate(hit, spans, float(score)) for (hit, spans), score in zip(units, scores, strict=True)]
         return sorted(ranked, key=lambda c: -c.score)
 
     def threshold(self, question_language: str, hit: Hit) -> float:

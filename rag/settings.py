@@ -31,14 +31,16 @@ class Settings:
     query_prefix: str = QUERY_PROMPT
     passage_prefix: str = PASSAGE_PROMPT
     embed_batch_size: int = 16
-    # Chunking, in tokens of the splitter's tokenizer.
-    chunk_size: int = 256
-    chunk_overlap: int = 48
-    # Retrieval.
+    # Chunking, in tokens of the splitter's tokenizer (e5 reads at most 512 of its own).
+    chunk_size: int = 384
+    chunk_overlap: int = 64
+    # Retrieval: each retriever proposes `candidates` chunks; their min-max normalised scores
+    # are mixed with `lexical_weight` for BM25 ("relative") or fused by rank ("rrf").
+    # Chosen on PIAF (eval/piaf/README.md, README "Retrieval quality").
     top_k: int = 5
-    candidates: int = 40
+    candidates: int = 100
     fusion: str = "relative"
-    lexical_weight: float = 0.3
+    lexical_weight: float = 0.4
     # Answering.
     answerer: str = "extractive"
     max_answer_sentences: int = 2

@@ -18,7 +18,7 @@ from rag.settings import Settings
 from rag.types import Chunk, Document, DocumentInfo
 
 if TYPE_CHECKING:
-    from llama_index.core.schema import TextNode
+    from llama_index.core.schema import BaseNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 # Metadata that describes the document, not the passage: kept out of the lexical text.
@@ -126,7 +126,7 @@ class ChunkStore:
         """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-        nodes = []
+        nodes: list[BaseNode] = []
         for chunk, embedding in zip(chunks, embeddings, strict=True):
             node = TextNode(
                 id_=chunk.chunk_id,
@@ -164,13 +164,13 @@ class ChunkStore:
             self.collection.delete(ids=ids)
         return len(ids)
 
-    def all_nodes(self) -> list[TextNode]:
+    def all_nodes(self) -> list[BaseNode]:
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
         got = self.collection.get(include=["documents", "metadatas"])
         return [
             metadata_dict_to_node(meta, text) for meta, text in zip(got["metadatas"], got["documents"], strict=True)
-        ]  # type: ignore[misc]
+        ]
 
     def fingerprint(self) -> str:
         """Changes whenever any chunk is added or removed (chunk ids embed the content hash)."""

