@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh machine and runs the product on its embedded defaults:
-# a .venv at the repo root, the bundled embedding model, the demo corpus ingested, a sample answer.
-#   ./setup.sh                 set up, ingest corpus/ if the index is empty, answer a sample question
+# a .venv at the repo root, the bundled embedding model, Chromium for the browser tests, the demo
+# corpus ingested, a sample cited answer, then the web chat on http://127.0.0.1:7860.
+#   ./setup.sh                 set up, ingest corpus/ if the index is empty, answer, serve the chat
 #   ./setup.sh --install-only  set up only (what CI does before running the tests)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 PYTHON=${PYTHON:-python3}
+
+# Debian's Chromium drives the end-to-end browser tests (Playwright never downloads a browser).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; the browser tests need it (apt-get install chromium)" >&2
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
@@ -24,3 +35,4 @@ if [ "$(.venv/bin/rag docs list --json)" = "[]" ]; then
   .venv/bin/rag ingest corpus/
 fi
 .venv/bin/rag ask "why is the EU looking at Mistral?"
+exec .venv/bin/rag serve

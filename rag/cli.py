@@ -282,6 +282,45 @@ def docs_remove(doc_ids: tuple[str, ...], index: Path | None) -> None:
         click.echo(f"Removed {doc_id} ({removed} chunks)", err=True)
 
 
+@main.command()
+@index_option
+@click.option(
+    "--host", default="127.0.0.1", envvar="RAG_HOST", show_default=True, help="Address to bind (env RAG_HOST)."
+)
+@click.option("--port", default=7860, type=int, envvar="RAG_PORT", show_default=True, help="Port (env RAG_PORT).")
+@click.option("--auth", default=None, envvar="RAG_AUTH", help="user:password to require a login (env RAG_AUTH).")
+@friendly_errors
+def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
+    """Start the web chat (Gradio) on http://HOST:PORT.
+
+    It binds to 127.0.0.1 unless told otherwise; bound elsewhere, give --auth user:password
+    (or RAG_AUTH) so that only people with the password can use it. The page has an `/ask`
+    API endpoint: gradio_client.Client(url).predict(question, api_name="/ask").
+
+    \b
+    Examples:
+      rag serve
+      RAG_AUTH=alice:s3cret rag serve --host 0.0.0.0 --port 8080
+    """
+    from ui.app import ChatUI
+
+    credentials = None
+    if auth:
+        user, sep, password = auth.partition(":")
+        if not sep or not user or not password:
+            raise RagError("--auth must look like user:password")
+        credentials = (user, password)
+    elif host not in ("127.0.0.1", "localhost", "::1"):
+        _stderr().print(f"[yellow]Warning:[/yellow] serving on {host} without a login: set RAG_AUTH=user:password")
+    pipeline = _pipeline(index)
+    if pipeline.store.count():
+        _ = pipeline.embedder  # load the model now rather than at the first question
+    else:
+        _stderr().print("The index is empty: add documents in the Documents tab, or run `rag ingest corpus/`")
+    _stderr().print(f"Serving {pipeline.store.location} on http://{host}:{port} (Ctrl+C to stop)", highlight=False)
+    ChatUI(pipeline).launch(host=host, port=port, auth=credentials, quiet=True)
+
+
 @main.group()
 def models() -> None:
     """Prepare the bundled models (done once by the set-up script)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 from pathlib import Path
 
@@ -43,9 +43,16 @@ class Pipeline:
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(_clean_question(query), top_k)
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, history: Sequence[str] = ()) -> Answer:
+        """Answer a question; `history` holds the earlier questions of a conversation.
+
+        A follow-up ("and what did Brad Smith say about it?") is condensed with the previous
+        question for retrieval, so that "it" finds the same articles; the answer is still chosen
+        for the follow-up itself.
+        """
         question = _clean_question(question)
-        return self.answerer.answer(question, self.retriever.search(question, top_k))
+        query = _clean_question(f"{history[-1]} {question}") if history else question
+        return self.answerer.answer(question, self.retriever.search(query, top_k))
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()

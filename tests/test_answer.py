@@ -46,3 +46,17 @@ def test_abstention_message_follows_the_question_language(indexed):
 def test_empty_question_is_refused(indexed):
     with pytest.raises(RagError, match="empty"):
         indexed.ask("   ")
+
+
+def test_follow_up_is_condensed_with_the_previous_question(indexed, tmp_path):
+    (tmp_path / "brad.txt").write_text(
+        "Le président de Microsoft défend la concurrence. Il promet des principes d'ouverture pour l'IA."
+    )
+    indexed.ingest([tmp_path / "brad.txt"])
+    queries = []
+    search = indexed.retriever.search
+    indexed.retriever.search = lambda query, top_k=None: queries.append(query) or search(query, top_k)
+    answer = indexed.ask("Et que promet-il ?", history=["Les pêcheurs ?", "Que défend le président de Microsoft ?"])
+    assert queries == ["Que défend le président de Microsoft ? Et que promet-il ?"]
+    assert answer.question == "Et que promet-il ?"
+    assert not answer.abstained and "principes d'ouverture" in answer.text

@@ -1,0 +1,167 @@
+"""The web chat end to end: `rag serve` on the demo corpus, real headless Chromium, real model."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, REPO
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = REPO / "tests" / ".artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(real_settings, tmp_path_factory):
+    """`rag serve` over a fresh index holding the demo corpus."""
+    rag = str(Path(sys.executable).with_name("rag"))
+    index = tmp_path_factory.mktemp("served") / "index"
+    env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
+    env.pop("RAG_AUTH", None)
+    subprocess.run([rag, "ingest", str(CORPUS)], env=env, check=True, capture_output=True)
+    port = _free_port()
+    log = open(index.parent / "serve.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([rag, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"rag serve exited: {(index.parent / 'serve.log').read_text()}")
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("rag serve did not answer within 120 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (setup.sh and .ci/run do it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def _ask(page, question: str) -> None:
+    before = page.locator("#chat .message-row").count() if page.locator("#chat .message-row").count() else 0
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#chat .message-row').length >= n + 2", arg=before, timeout=90_000
+    )
+    page.wait_for_function("() => !document.querySelector('#chat .pending, #chat .generating')", timeout=90_000)
+
+
+def test_chat_citation_upload_in_a_real_browser(server, browser, tmp_path):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+
+    _ask(page, "why is the EU looking at Mistral?")
+    page.locator("#sources mark").first.wait_for(timeout=90_000)
+    answer = page.locator("#chat a.cite")
+    assert answer.count() >= 1
+    assert "Mistral" in page.locator("#chat").inner_text()
+
+    # clicking [n] brings the highlighted passage into view
+    last = answer.nth(answer.count() - 1)
+    n = last.inner_text().strip("[]")
+    last.click()
+    target = page.locator(f"#src-{n}")
+    page.wait_for_function(f"() => document.getElementById('src-{n}').classList.contains('active')")
+    assert "enquête" in target.inner_text() or "Mistral" in target.inner_text()
+    assert target.is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "chat.png"))
+
+    # upload a small file through the Documents tab, then ask about it
+    article = tmp_path / "ostreiculture.txt"
+    article.write_text(
+        "date 2024-06-12 Les ostréiculteurs du bassin d'Arcachon ont perdu un tiers de leur production "
+        "à cause de la chaleur de l'été. La région promet une aide de deux millions d'euros.\n",
+        encoding="utf-8",
+    )
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(article))
+    expect(page.locator("#upload-results")).to_contain_text("added", timeout=90_000)
+    expect(page.locator("#documents")).to_contain_text("ostreiculture.txt")
+    page.screenshot(path=str(SCREENSHOTS / "documents.png"))
+
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "How much aid did the region promise to the oyster farmers?")
+    page.locator("#sources mark").first.wait_for(timeout=90_000)
+    assert "ostreiculture.txt" in page.locator("#sources").inner_text()
+    assert any("deux millions" in text for text in page.locator("#sources mark").all_inner_texts())
+    page.close()
+
+
+def test_abstention_in_the_browser(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    _ask(page, "Who won the 2022 football world cup?")
+    page.locator("#chat .abstained").wait_for(timeout=90_000)
+    assert "closest passage" in page.locator("#sources").inner_text()
+    page.close()
+
+
+def test_ask_endpoint_through_gradio_client(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    data = client.predict("why is the EU looking at Mistral?", api_name="/ask")
+    assert set(data) >= {"question", "answer", "abstained", "citations"}
+    assert data["abstained"] is False and "Mistral" in data["answer"]
+    assert json.loads(json.dumps(data))  # plain JSON, like `rag ask --json`
+    with pytest.raises(Exception, match="Type a question"):
+        client.predict("", api_name="/ask")
+
+
+def test_ten_people_at_once(server):
+    from gradio_client import Client
+
+    questions = ["why is the EU looking at Mistral?", "Qui est le PDG d'OpenAI ?"] * 5
+    clients = [Client(server, verbose=False) for _ in questions]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(lambda cq: cq[0].predict(cq[1], api_name="/ask"), zip(clients, questions, strict=True)))
+    assert [r["question"] for r in results] == questions
+    assert all(not r["abstained"] and r["citations"] for r in results)
+    assert "Sam Altman" in results[1]["answer"]
+    urllib.request.urlopen(server, timeout=5)  # and the app is still up

@@ -1,0 +1,303 @@
+"""The web chat: a thin Gradio layer around the same pipeline as `rag ask`.
+
+`ChatUI(pipeline)` holds everything the page does as plain methods (answer rendering, chat
+turns, uploads, document list), so it can be tested with a fake pipeline and no server;
+`build()` lays out the Gradio page and `launch()` serves it.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
+from rag.readers import SUPPORTED_SUFFIXES
+from rag.types import Answer, Citation
+
+EXAMPLES = [
+    "why is the EU looking at Mistral?",
+    "How much has Microsoft invested in OpenAI?",
+    "Pourquoi la Commission européenne s'intéresse-t-elle à Mistral AI ?",
+    "Que défend Brad Smith ?",
+]
+MAX_UPLOAD_MB = 20.0
+_CITATION = re.compile(r"\[(\d+)\]")
+
+CSS = """
+.source { border-left: 3px solid #d0d7de; padding: 6px 10px; margin: 8px 0; scroll-margin: 80px; }
+.source mark { background: #fff3b0; padding: 0 2px; scroll-margin: 80px; }
+.source mark.active { background: #ffd33d; outline: 2px solid #0969da; }
+.source .meta { color: #57606a; font-size: 0.85em; }
+a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
+.abstained { color: #9a6700; font-weight: 600; }
+"""
+
+# Clicking [n] in an answer brings source n into view and marks it, without leaving the page.
+JS = """
+() => {
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest('a.cite, a[href^="#src-"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    const target = document.getElementById(link.getAttribute('href').slice(1));
+    if (!target) return;
+    document.querySelectorAll('#sources .active').forEach((el) => el.classList.remove('active'));
+    target.classList.add('active');
+    target.scrollIntoView({behavior: 'smooth', block: 'center'});
+  }, true);
+}
+"""
+
+
+class ChatUI:
+    """Everything the chat page does, over one pipeline."""
+
+    def __init__(self, pipeline: Pipeline, upload_dir: Path | None = None, max_upload_mb: float = MAX_UPLOAD_MB):
+        self.pipeline = pipeline
+        self.upload_dir = upload_dir or pipeline.settings.index / "uploads"
+        self.max_upload_mb = max_upload_mb
+        # Chroma, the BM25 cache and the model are shared: one request at a time touches them.
+        self._lock = threading.Lock()
+
+    # --- rendering -------------------------------------------------------------------------
+    @staticmethod
+    def answer_markdown(answer: Answer) -> str:
+        """The answer with each [n] turned into a link to source n."""
+        if answer.abstained:
+            return f'<span class="abstained">{html.escape(answer.text)}</span>'
+        linked = _CITATION.sub(
+            lambda m: f'<a class="cite" href="#src-{m.group(1)}">[{m.group(1)}]</a>', html.escape(answer.text)
+        )
+        return linked
+
+    @staticmethod
+    def sources_html(answer: Answer) -> str:
+        """One block per citation: title, date, source and the passage with the quote highlighted."""
+        if answer.abstained:
+            blocks = [
+                f'<div class="source" id="closest-{i}"><div class="meta">closest passage {i} · '
+                f"{html.escape(h.title)} · {html.escape(h.date)} · {html.escape(h.source)}</div>"
+                f"<p>{_paragraphs(html.escape(h.text))}</p></div>"
+                for i, h in enumerate(answer.hits[:3], 1)
+            ]
+            return "<h4>No answer in the documents: the closest passages</h4>" + "".join(blocks)
+        blocks = []
+        by_chunk: dict[str, list[Citation]] = {}
+        for c in answer.citations:  # quotes from one passage are shown in one block
+            by_chunk.setdefault(c.chunk_id, []).append(c)
+        for quotes in by_chunk.values():
+            first = quotes[0]
+            parts, cursor = [], 0
+            for c in sorted(quotes, key=lambda q: q.quote_start):
+                parts.append(_paragraphs(html.escape(first.passage[cursor : c.quote_start])))
+                parts.append(
+                    f'<mark id="src-{c.n}">{html.escape(first.passage[c.quote_start : c.quote_end])}'
+                    f" <sup>[{c.n}]</sup></mark>"
+                )
+                cursor = c.quote_end
+            parts.append(_paragraphs(html.escape(first.passage[cursor:])))
+            numbers = "".join(f"[{c.n}]" for c in quotes)
+            blocks.append(
+                f'<div class="source"><b>{numbers} {html.escape(first.title)}</b>'
+                f'<div class="meta">{html.escape(first.date)} · {html.escape(first.source)}</div>'
+                f"<p>{''.join(parts)}</p></div>"
+            )
+        return "<h4>Sources</h4>" + "".join(blocks)
+
+    # --- chat ------------------------------------------------------------------------------
+    def ask(self, question: str, top_k: int | None = None, history: Sequence[str] = ()) -> Answer:
+        question = (question or "").strip()
+        if not question:
+            raise RagError("Type a question first.")
+        with self._lock:
+            return self.pipeline.ask(question[:MAX_QUESTION_CHARS], top_k, history)
+
+    def chat(
+        self, message: str, history: list[dict[str, Any]] | None, top_k: float | None = None
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
+        """One chat turn, streamed: yields (conversation, sources panel, text box)."""
+        history = list(history or [])
+        message = (message or "").strip()
+        if not message:
+            yield history, "", ""
+            return
+        notice = ""
+        if len(message) > MAX_QUESTION_CHARS:
+            notice = f"\n\n_(Your question was cut to its first {MAX_QUESTION_CHARS} characters.)_"
+        earlier = [str(turn["content"]) for turn in history if turn.get("role") == "user"]
+        history.append({"role": "user", "content": message[:MAX_QUESTION_CHARS]})
+        try:
+            answer = self.ask(message, int(top_k) if top_k else None, earlier)
+        except RagError as exc:
+            history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
+            yield history, "", ""
+            return
+        sources = self.sources_html(answer)
+        final = self.answer_markdown(answer) + notice
+        words = final.split(" ")
+        step = max(1, len(words) // 8)
+        for end in range(step, len(words), step):  # the extractive answer is ready at once: stream it in
+            yield [*history, {"role": "assistant", "content": " ".join(words[:end])}], "", ""
+        yield [*history, {"role": "assistant", "content": final}], sources, ""
+
+    def ask_api(self, question: str) -> dict[str, Any]:
+        """The /ask endpoint: the same object as `rag ask --json`."""
+        import gradio as gr
+
+        try:
+            answer = self.ask(question)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from exc
+        data = answer.to_json()
+        if answer.abstained:
+            data["closest"] = [h.to_json() for h in answer.hits[:3]]
+        return data
+
+    # --- documents -------------------------------------------------------------------------
+    def upload(self, files: Sequence[Any] | None) -> tuple[list[list[str]], list[list[Any]], Any]:
+        """Ingest uploaded files through the same path as `rag ingest`; one result row per file."""
+        rows: list[list[str]] = []
+        accepted: list[Path] = []
+        self.upload_dir.mkdir(parents=True, exist_ok=True)
+        for item in files or []:
+            temp = Path(getattr(item, "name", None) or str(item))
+            name = Path(getattr(item, "orig_name", None) or temp.name).name
+            if temp.suffix.lower() not in SUPPORTED_SUFFIXES:
+                rows.append([name, "failed", f"unsupported type; allowed: {', '.join(SUPPORTED_SUFFIXES)}"])
+                continue
+            size_mb = temp.stat().st_size / 1e6
+            if size_mb > self.max_upload_mb:
+                rows.append([name, "failed", f"too large ({size_mb:.1f} MB, limit {self.max_upload_mb:.0f} MB)"])
+                continue
+            target = self.upload_dir / name
+            shutil.copyfile(temp, target)
+            accepted.append(target)
+        if accepted:
+            with self._lock:
+                report = self.pipeline.ingest(accepted)
+            outcome = {p: "added" for p in report.added}
+            outcome.update({p: "updated" for p in report.updated})
+            outcome.update({p: "unchanged" for p in report.unchanged})
+            errors = {f.source: f.error for f in report.failed}
+            for path in accepted:
+                key = str(path)
+                rows.append([path.name, outcome.get(key, "failed"), errors.get(key, "")])
+        return rows, self.document_rows(), self._doc_choices()
+
+    def document_rows(self) -> list[list[Any]]:
+        with self._lock:
+            documents = self.pipeline.documents()
+        return [[d.doc_id, d.title, d.date, d.language, d.chunks, d.source] for d in documents]
+
+    def remove(self, doc_id: str | None) -> tuple[str, list[list[Any]], Any]:
+        if not doc_id:
+            return "Choose a document to remove.", self.document_rows(), self._doc_choices()
+        try:
+            with self._lock:
+                removed = self.pipeline.remove(doc_id)
+            message = f"Removed {doc_id} ({removed} chunks)."
+        except RagError as exc:
+            message = str(exc)
+        return message, self.document_rows(), self._doc_choices()
+
+    def _doc_choices(self) -> Any:
+        import gradio as gr
+
+        choices = [(f"{row[1][:60]} ({row[0]})", row[0]) for row in self.document_rows()]
+        return gr.update(choices=choices, value=None)
+
+    # --- page ------------------------------------------------------------------------------
+    def build(self) -> Any:
+        import gradio as gr
+
+        with gr.Blocks(title="rag-news: cited answers") as page:
+            gr.Markdown(
+                "## Ask your articles\nEvery sentence of an answer cites its passage: click **[n]** to see it. "
+                "When the articles don't say, you are told so."
+            )
+            with gr.Tab("Chat"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="Conversation", height=460, elem_id="chat")
+                        question = gr.Textbox(
+                            placeholder="Ask a question, in English or French…",
+                            show_label=False,
+                            elem_id="question",
+                            max_lines=4,
+                        )
+                        with gr.Row():
+                            send = gr.Button("Ask", variant="primary", elem_id="ask")
+                            clear = gr.Button("New conversation")
+                        gr.Examples(EXAMPLES, inputs=question, label="Examples")
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(elem_id="sources", value="<h4>Sources</h4><p>Ask a question.</p>")
+                        top_k = gr.Slider(
+                            1, 20, value=self.pipeline.settings.top_k, step=1, label="Passages read (top-k)"
+                        )
+            with gr.Tab("Documents"):
+                uploads = gr.File(
+                    label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; up to {self.max_upload_mb:.0f} MB each)",
+                    file_count="multiple",
+                    file_types=list(SUPPORTED_SUFFIXES),
+                    elem_id="upload",
+                )
+                results = gr.Dataframe(
+                    headers=["file", "result", "detail"],
+                    label="Upload results",
+                    interactive=False,
+                    elem_id="upload-results",
+                )
+                documents = gr.Dataframe(
+                    headers=["doc_id", "title", "date", "lang", "chunks", "source"],
+                    value=self.document_rows,
+                    label="Indexed documents",
+                    interactive=False,
+                    elem_id="documents",
+                )
+                with gr.Row():
+                    chosen = gr.Dropdown(label="Document to remove", choices=[], elem_id="remove-choice")
+                    remove = gr.Button("Remove", variant="stop")
+                removed = gr.Markdown()
+
+            gr.on(
+                [question.submit, send.click],
+                self.chat,
+                inputs=[question, chatbot, top_k],
+                outputs=[chatbot, sources, question],
+                api_visibility="private",
+            )
+            clear.click(
+                lambda: ([], "<h4>Sources</h4>", ""), outputs=[chatbot, sources, question], api_visibility="private"
+            )
+            uploads.upload(self.upload, inputs=uploads, outputs=[results, documents, chosen], api_visibility="private")
+            remove.click(self.remove, inputs=chosen, outputs=[removed, documents, chosen], api_visibility="private")
+            page.load(self._doc_choices, outputs=chosen, api_visibility="private")
+            gr.api(self.ask_api, api_name="ask")
+        return page
+
+    def launch(
+        self, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        page = self.build()
+        page.queue(default_concurrency_limit=4)
+        return page.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            max_file_size=f"{self.max_upload_mb:.0f}mb",
+            css=CSS,
+            js=JS,
+            footer_links=["api"],
+            **kwargs,
+        )
+
+
+def _paragraphs(escaped: str) -> str:
+    return escaped.replace("\n\n", "<br><br>").replace("\n", "<br>")
