@@ -121,3 +121,12 @@ def test_page_builds_with_an_ask_endpoint(ui):
     page = ui.build()
     names = {dep.get("api_name") for dep in page.config["dependencies"]}
     assert "ask" in names
+
+
+def test_upload_reports_progress(ui, tmp_path):
+    good = tmp_path / "tmp5.txt"
+    good.write_text("Les vendanges commencent tôt en Bourgogne cette année.")
+    seen = []
+    ui.upload([Upload(good, "vendanges.txt")], lambda fraction, desc: seen.append((round(fraction, 2), desc)))
+    assert seen[-1] == (1.0, "Embedding passages")
+    assert "Reading files" in {d for _, d in seen}

@@ -8,8 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = REPO / "tests" / ".artifacts"
+RAG = str(Path(sys.executable).with_name("rag"))
 
 
 def _free_port() -> int:
@@ -37,34 +41,49 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def _serving(index: Path, env: dict[str, str]) -> Iterator[str]:
+    """Run `rag serve` on a free port until the block ends; yields its URL."""
+    port = _free_port()
+    log_path = index.parent / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (a login page counts)
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"rag serve exited: {log_path.read_text()}")
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            pytest.fail("rag serve did not answer within 120 s")
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
-def server(real_settings, tmp_path_factory):
-    """`rag serve` over a fresh index holding the demo corpus."""
-    rag = str(Path(sys.executable).with_name("rag"))
+def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A fresh index holding the demo corpus, and the environment that points at it."""
     index = tmp_path_factory.mktemp("served") / "index"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
     env.pop("RAG_AUTH", None)
-    subprocess.run([rag, "ingest", str(CORPUS)], env=env, check=True, capture_output=True)
-    port = _free_port()
-    log = open(index.parent / "serve.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([rag, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail(f"rag serve exited: {(index.parent / 'serve.log').read_text()}")
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("rag serve did not answer within 120 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    subprocess.run([RAG, "ingest", str(CORPUS)], env=env, check=True, capture_output=True)
+    return index, env
+
+
+@pytest.fixture(scope="module")
+def server(served_index):
+    with _serving(*served_index) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +184,14 @@ def test_ten_people_at_once(server):
     assert all(not r["abstained"] and r["citations"] for r in results)
     assert "Sam Altman" in results[1]["answer"]
     urllib.request.urlopen(server, timeout=5)  # and the app is still up
+
+
+def test_login_required_when_auth_is_set(served_index):
+    from gradio_client import Client
+
+    index, env = served_index
+    with _serving(index, {**env, "RAG_AUTH": "alice:s3cret"}) as url:
+        with pytest.raises(Exception):  # noqa: B017 - gradio_client raises different errors across versions
+            Client(url, verbose=False).predict("why is the EU looking at Mistral?", api_name="/ask")
+        client = Client(url, auth=("alice", "s3cret"), verbose=False)
+        assert client.predict("why is the EU looking at Mistral?", api_name="/ask")["abstained"] is False

@@ -161,7 +161,9 @@ class ChatUI:
         return data
 
     # --- documents -------------------------------------------------------------------------
-    def upload(self, files: Sequence[Any] | None) -> tuple[list[list[str]], list[list[Any]], Any]:
+    def upload(
+        self, files: Sequence[Any] | None, progress: Any = None
+    ) -> tuple[list[list[str]], list[list[Any]], Any]:
         """Ingest uploaded files through the same path as `rag ingest`; one result row per file."""
         rows: list[list[str]] = []
         accepted: list[Path] = []
@@ -180,8 +182,12 @@ class ChatUI:
             shutil.copyfile(temp, target)
             accepted.append(target)
         if accepted:
+            def report_progress(stage: str, done: int, total: int) -> None:
+                if progress is not None and total:
+                    progress(done / total, desc="Reading files" if stage == "reading" else "Embedding passages")
+
             with self._lock:
-                report = self.pipeline.ingest(accepted)
+                report = self.pipeline.ingest(accepted, report_progress)
             outcome = {p: "added" for p in report.added}
             outcome.update({p: "updated" for p in report.updated})
             outcome.update({p: "unchanged" for p in report.unchanged})
@@ -276,7 +282,12 @@ class ChatUI:
             clear.click(
                 lambda: ([], "<h4>Sources</h4>", ""), outputs=[chatbot, sources, question], api_visibility="private"
             )
-            uploads.upload(self.upload, inputs=uploads, outputs=[results, documents, chosen], api_visibility="private")
+            def upload_with_progress(files: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008 - Gradio's idiom
+                return self.upload(files, progress)
+
+            uploads.upload(
+                upload_with_progress, inputs=uploads, outputs=[results, documents, chosen], api_visibility="private"
+            )
             remove.click(self.remove, inputs=chosen, outputs=[removed, documents, chosen], api_visibility="private")
             page.load(self._doc_choices, outputs=chosen, api_visibility="private")
             gr.api(self.ask_api, api_name="ask")
