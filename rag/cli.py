@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import wraps
@@ -47,6 +48,14 @@ def friendly_errors(func: F) -> F:
         except KeyboardInterrupt:
             _stderr().print("[yellow]Interrupted.[/yellow] What was already stored is kept.")
             sys.exit(130)
+        except Exception as exc:  # a bug of ours: one line for the user, the traceback on request
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            _stderr().print(
+                f"[red]Unexpected error:[/red] {type(exc).__name__}: {exc} (run again with RAG_DEBUG=1 for details)",
+                highlight=False,
+            )
+            sys.exit(3)
 
     return wrapper  # type: ignore[return-value]
 

@@ -99,6 +99,14 @@ def ingest(
     return report
 
 
+def _mark_failed(report: IngestReport, source: str, error: str) -> None:
+    for bucket in (report.added, report.updated):
+        for entry in list(bucket):
+            if str(Path(entry).absolute()) == source:
+                bucket.remove(entry)
+    report.failed.append(IngestFailure(source, error))
+
+
 def _batches(pending: list[tuple[Document, list[Chunk]]]) -> Iterator[list[tuple[Document, list[Chunk]]]]:
     """Groups of whole documents holding about one embedding batch of chunks each."""
     batch: list[tuple[Document, list[Chunk]]] = []
@@ -126,10 +134,18 @@ def _embed_and_store(
         progress("embedding", 0, total)
     for batch in _batches(pending):
         texts = [chunk.text for _, chunks in batch for chunk in chunks]
-        vectors = embedder.embed_passages(texts)
+        try:
+            vectors = embedder.embed_passages(texts)
+        except Exception as exc:  # the documents of this batch fail; what is stored stays as it was
+            for document, _ in batch:
+                _mark_failed(report, document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
+            continue
         offset = 0
         for document, chunks in batch:
-            store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
+            try:
+                store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
+            except Exception as exc:
+                _mark_failed(report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
             offset += len(chunks)
         done += len(texts)
         report.chunks_embedded += len(texts)

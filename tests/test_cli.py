@@ -104,3 +104,15 @@ def test_errors_are_one_line_messages(runner):
 def test_help_teaches_with_examples():
     result = CliRunner().invoke(cli.main, ["ingest", "--help"])
     assert "Examples:" in result.output and "--index" in result.output
+
+
+def test_unexpected_errors_are_one_line_too(runner, monkeypatch):
+    from rag.pipeline import Pipeline
+
+    def broken(self, question, top_k=None, history=()):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(Pipeline, "ask", broken)
+    result = runner.invoke(cli.main, ["ask", "anything"])
+    assert result.exit_code == 3
+    assert "Unexpected error: ZeroDivisionError" in result.stderr and "Traceback" not in result.output
