@@ -161,9 +161,7 @@ class ChatUI:
         return data
 
     # --- documents -------------------------------------------------------------------------
-    def upload(
-        self, files: Sequence[Any] | None, progress: Any = None
-    ) -> tuple[list[list[str]], list[list[Any]], Any]:
+    def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], list[list[Any]], Any]:
         """Ingest uploaded files through the same path as `rag ingest`; one result row per file."""
         rows: list[list[str]] = []
         accepted: list[Path] = []
@@ -182,6 +180,7 @@ class ChatUI:
             shutil.copyfile(temp, target)
             accepted.append(target)
         if accepted:
+
             def report_progress(stage: str, done: int, total: int) -> None:
                 if progress is not None and total:
                     progress(done / total, desc="Reading files" if stage == "reading" else "Embedding passages")
@@ -282,6 +281,7 @@ class ChatUI:
             clear.click(
                 lambda: ([], "<h4>Sources</h4>", ""), outputs=[chatbot, sources, question], api_visibility="private"
             )
+
             def upload_with_progress(files: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008 - Gradio's idiom
                 return self.upload(files, progress)
 
