@@ -330,6 +330,66 @@ def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
     ChatUI(pipeline).launch(host=host, port=port, auth=credentials, quiet=True)
 
 
+@main.group("eval")
+def evaluate() -> None:
+    """Evaluate: the faithfulness judge on labelled data (suites are to come)."""
+
+
+@evaluate.command("judge")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--scores-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write one {score, supported} line per input line.",
+)
+@friendly_errors
+def eval_judge(file: Path, as_json: bool, scores_out: Path | None) -> None:
+    """Score the embedded faithfulness judge on FILE, a JSONL of labelled answers.
+
+    Each line: {"question", "contexts": [...], "answer", "label"}, label 1 when the answer is
+    supported by the contexts, 0 when not. Prints accuracy, balanced accuracy, AUROC, the share
+    of (supported, unsupported) pairs about the same question ranked right, and the decision
+    threshold. Malformed lines are named with their line number and skipped.
+
+    \b
+    Examples:
+      rag eval judge eval/judge/halueval_val.jsonl
+      rag eval judge mine.jsonl --json --scores-out scores.jsonl
+    """
+    from rich.progress import Progress
+
+    from rag.judge import EmbeddedJudge
+    from rag.judging import judge_file
+
+    pipeline = _pipeline(None)
+    judge = EmbeddedJudge(pipeline.embedder)
+    with Progress(console=_stderr(), transient=True) as bar:
+        task = bar.add_task("Judging", total=None)
+        verdicts, summary = judge_file(file, judge, lambda done, total: bar.update(task, completed=done, total=total))
+    if scores_out:
+        with scores_out.open("w", encoding="utf-8") as out:
+            for verdict in verdicts:
+                out.write(json.dumps({"score": round(verdict.score, 6), "supported": verdict.supported}) + "\n")
+    if as_json:
+        _print_json(summary)
+    else:
+        console = _stderr()
+        for line in summary["skipped"]:
+            console.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
+        click.echo(
+            f"{summary['cases']} answers ({len(summary['skipped'])} lines skipped)\n"
+            f"accuracy           {summary['accuracy']:.3f}\n"
+            f"balanced accuracy  {summary['balanced_accuracy']:.3f}\n"
+            f"AUROC              {summary['auroc']:.3f}\n"
+            f"pairs ranked right {summary['pairs_ranked_right']:.3f} of {summary['pairs']}\n"
+            f"threshold          {summary['threshold']:.3f}"
+            f" (across languages {summary['threshold_cross_language']:.3f})"
+        )
+    if not summary["cases"]:
+        raise RagError(f"{file}: no valid line to judge")
+
+
 @main.group()
 def models() -> None:
     """Prepare the bundled models (done once by the set-up script)."""

@@ -1,0 +1,67 @@
+"""Fit the embedded judge on halueval_train.jsonl and measure it on halueval_val.jsonl.
+
+Writes rag/judge_weights.json (the two logistic models and their provenance) and prints the
+validation figures. Needs the bundled model (`rag models prepare`).
+
+    .venv/bin/python eval/judge/train.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+
+from rag.embedder import make_embedder  # noqa: E402
+from rag.judge import (  # noqa: E402
+    FEATURES_CROSS_LANGUAGE,
+    FEATURES_SAME_LANGUAGE,
+    WEIGHTS_FILE,
+    EmbeddedJudge,
+    fit_logistic,
+)
+from rag.judging import judge_file, read_labelled  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+PLACEHOLDER = {
+    "features": list(FEATURES_SAME_LANGUAGE),
+    "mean": [0.0] * 5,
+    "scale": [1.0] * 5,
+    "weights": [0.0] * 5,
+    "bias": 0.0,
+    "threshold": 0.5,
+}
+
+
+def main() -> None:
+    embedder = make_embedder(Settings.from_env())
+    cross = dict(
+        PLACEHOLDER, features=list(FEATURES_CROSS_LANGUAGE), mean=[0.0] * 3, scale=[1.0] * 3, weights=[0.0] * 3
+    )
+    probe = EmbeddedJudge(embedder, {"same_language": PLACEHOLDER, "cross_language": cross})
+    train = read_labelled(HERE / "halueval_train.jsonl")
+    claims = probe.evidence(train.cases)
+    # A case's label is its claims' label (HaluEval answers are one claim, almost always).
+    rows = [c.values for c in claims]
+    labels = [train.labels[c.case] for c in claims]
+    same = fit_logistic(rows, labels, FEATURES_SAME_LANGUAGE)
+    crossing = fit_logistic(rows, labels, FEATURES_CROSS_LANGUAGE)
+    weights = {
+        "same_language": same.to_json(),
+        "cross_language": crossing.to_json(),
+        "provenance": "fitted by eval/judge/train.py on eval/judge/halueval_train.jsonl "
+        f"({len(train.cases)} answers, HaluEval QA dev rows, MIT); embeddings: {embedder.name}",
+    }
+    WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
+    judge = EmbeddedJudge(embedder)
+    for name in ("halueval_train.jsonl", "halueval_val.jsonl"):
+        _, summary = judge_file(HERE / name, judge)
+        summary.pop("skipped")
+        print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

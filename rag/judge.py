@@ -1,0 +1,276 @@
+"""The embedded faithfulness judge: is an answer supported by the passages it was given?
+
+It needs no LLM and no download. Each sentence of the answer is a claim; a claim gets five
+pieces of evidence, then a logistic model (fitted on HaluEval, `eval/judge/`) turns them into a
+probability of being supported:
+
+- gain: how much closer (e5 cosine) the question *with the claim* comes to the best passage
+  sentence than the question alone does; works across languages;
+- lexical: the share of the claim's content words found in the passages;
+- new: the share of its content words found neither in the passages nor in the question;
+- numbers and names: the share of its numbers, and of its capitalised names, missing from the
+  passages (names are compared on their first letters, so "européenne" meets "European").
+
+When the claim and the passages are in different languages the word features say nothing, so a
+second model, fitted on gain, numbers and names only, decides. An answer is as supported as its
+least supported claim.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.embedder import Embedder
+from rag.readers import detect_language
+from rag.sentences import split_sentences
+
+WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
+FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
+FEATURES_CROSS_LANGUAGE = ("gain", "numbers_missing", "names_missing")
+_CITATION = re.compile(r"\s*\[\d+\]")
+_GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NAME = re.compile(r"(?<![\w'’])[A-ZÀ-ÖØ-Þ][\w'’-]+")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How well an answer is supported: `score` in [0, 1], and the judge's reasons."""
+
+    score: float
+    supported: bool
+    reasons: tuple[str, ...] = ()
+    claims: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class LogisticModel:
+    """Standardised features, weights and bias; `threshold` applies to the probability."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    threshold: float = 0.5
+
+    def probability(self, values: dict[str, float]) -> float:
+        import math
+
+        z = self.bias + sum(
+            w * (values[name] - m) / s
+            for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "features": list(self.features),
+            "mean": list(self.mean),
+            "scale": list(self.scale),
+            "weights": list(self.weights),
+            "bias": self.bias,
+            "threshold": self.threshold,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogisticModel:
+        return cls(
+            tuple(data["features"]),
+            tuple(data["mean"]),
+            tuple(data["scale"]),
+            tuple(data["weights"]),
+            float(data["bias"]),
+            float(data["threshold"]),
+        )
+
+
+@dataclass(frozen=True)
+class JudgeCase:
+    """One thing to judge: the question, the passages given, the answer."""
+
+    question: str
+    contexts: tuple[str, ...]
+    answer: str
+
+
+@dataclass
+class _Claim:
+    case: int
+    text: str
+    cross_language: bool
+    values: dict[str, float] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, so that "Européenne" and "europeenne" compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
+
+    return frozenset(fold(w) for w in (*STOPWORDS_EN, *STOPWORDS_FRENCH))
+
+
+def content_words(text: str, stopwords: frozenset[str]) -> list[str]:
+    """Content words cut to 5 letters: a crude stemmer that serves French and English alike."""
+    return [w[:5] for w in re.findall(r"[a-z0-9]+", fold(text)) if w not in stopwords and len(w) > 1]
+
+
+def _names(text: str) -> dict[str, str]:
+    """Capitalised words (not opening a sentence) keyed by their first 6 folded letters."""
+    names = {}
+    for match in _NAME.finditer(text):
+        before = text[: match.start()].rstrip()
+        if not before or before[-1] in '.!?:«"“':
+            continue
+        names[fold(match.group())[:6]] = match.group()
+    return names
+
+
+class EmbeddedJudge:
+    """Scores claims against passages with e5 and word evidence; see the module docstring."""
+
+    name = "embedded"
+
+    def __init__(self, embedder: Embedder, weights: Path | dict[str, Any] | None = None) -> None:
+        self.embedder = embedder
+        data = weights if isinstance(weights, dict) else json.loads((weights or WEIGHTS_FILE).read_text())
+        self.same_language = LogisticModel.from_json(data["same_language"])
+        self.cross_language = LogisticModel.from_json(data["cross_language"])
+        self._stopwords = _stopwords()
+
+    def judge(self, question: str, contexts: Sequence[str], answer: str) -> Verdict:
+        return self.judge_many([JudgeCase(question, tuple(contexts), answer)])[0]
+
+    def judge_many(self, cases: Sequence[JudgeCase]) -> list[Verdict]:
+        """Judge many cases with one batch of embeddings."""
+        by_case: dict[int, list[_Claim]] = {}
+        for claim in self.evidence(cases):
+            by_case.setdefault(claim.case, []).append(claim)
+        verdicts = []
+        for i in range(len(cases)):
+            mine = by_case.get(i, [])
+            if not mine:
+                verdicts.append(Verdict(0.0, False, ("the answer is empty",)))
+                continue
+            scored = []
+            for claim in mine:
+                model = self.cross_language if claim.cross_language else self.same_language
+                scored.append((claim, model.probability(claim.values)))
+            weakest, score = min(scored, key=lambda pair: pair[1])
+            model = self.cross_language if weakest.cross_language else self.same_language
+            supported = score >= model.threshold
+            reasons = tuple(weakest.reasons) if not supported else ()
+            verdicts.append(Verdict(score, supported, reasons, tuple((c.text, round(s, 4)) for c, s in scored)))
+        return verdicts
+
+    def evidence(self, cases: Sequence[JudgeCase]) -> list[_Claim]:
+        """The features of every claim of every case (the model's inputs)."""
+        import numpy as np
+
+        claims: list[_Claim] = []
+        sentences: list[list[str]] = []
+        for i, case in enumerate(cases):
+            passages = [_GLUED_SENTENCES.sub(". ", p) for p in case.contexts if p and p.strip()]
+            sentences.append([s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages)
+            answer = _CITATION.sub("", case.answer or "").strip()
+            parts = [s.text for s in split_sentences(answer, min_chars=1)] or ([answer] if answer else [])
+            context_language = detect_language(" ".join(passages)) if passages else ""
+            for part in parts:
+                cross = len(part.split()) >= 4 and detect_language(part) != context_language
+                claims.append(_Claim(i, part, cross))
+        texts: dict[str, int] = {}
+        for claim in claims:
+            case = cases[claim.case]
+            for text in (case.question, f"{case.question} {claim.text}", *sentences[claim.case]):
+                texts.setdefault(text, len(texts))
+        if not texts:
+            return claims
+        vectors = np.asarray(self.embedder.embed_passages(list(texts)), dtype=np.float32)
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+        for claim in claims:
+            case = cases[claim.case]
+            evidence = vectors[[texts[s] for s in sentences[claim.case]]] if sentences[claim.case] else None
+            if evidence is None:
+                gain = -1.0
+                claim.reasons.append("no passage was given")
+            else:
+                with_claim = float((evidence @ vectors[texts[f"{case.question} {claim.text}"]]).max())
+                alone = float((evidence @ vectors[texts[case.question]]).max())
+                gain = with_claim - alone
+            claim.values = self._word_evidence(claim, " ".join(case.contexts), case.question)
+            claim.values["gain"] = gain
+        return claims
+
+    def _word_evidence(self, claim: _Claim, context: str, question: str) -> dict[str, float]:
+        context_words = set(content_words(context, self._stopwords))
+        question_words = set(content_words(question, self._stopwords))
+        words = content_words(claim.text, self._stopwords)
+        found = [w for w in words if w in context_words]
+        new = [w for w in words if w not in context_words and w not in question_words]
+        context_folded = fold(context)
+        numbers = set(_NUMBER.findall(claim.text))
+        missing_numbers = sorted(n for n in numbers if n not in context)
+        names = _names(claim.text)
+        context_names = {fold(w)[:6] for w in re.findall(r"[\w'’-]+", context)}
+        missing_names = sorted(v for k, v in names.items() if k not in context_names and k not in context_folded)
+        if missing_names:
+            claim.reasons.append("names not in the passages: " + ", ".join(missing_names[:5]))
+        if missing_numbers:
+            claim.reasons.append("numbers not in the passages: " + ", ".join(missing_numbers[:5]))
+        if new and not claim.cross_language:
+            claim.reasons.append(f"{len(new)} of {len(words)} content words are not in the passages")
+        return {
+            "lexical": len(found) / len(words) if words else 1.0,
+            "new": len(new) / len(words) if words else 0.0,
+            "numbers_missing": len(missing_numbers) / len(numbers) if numbers else 0.0,
+            "names_missing": len(missing_names) / len(names) if names else 0.0,
+        }
+
+
+def fit_logistic(
+    rows: Sequence[dict[str, float]], labels: Sequence[int], features: Sequence[str], l2: float = 0.01
+) -> LogisticModel:
+    """Logistic regression by gradient descent on standardised features; the threshold is the
+    probability that maximises balanced accuracy on the same rows."""
+    import numpy as np
+
+    x = np.array([[row[f] for f in features] for row in rows], dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+    z = (x - mean) / scale
+    w, b = np.zeros(z.shape[1]), 0.0
+    for _ in range(4000):
+        p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+        w -= 0.5 * (z.T @ (p - y) / len(y) + l2 * w)
+        b -= 0.5 * float((p - y).mean())
+    probabilities = 1.0 / (1.0 + np.exp(-(z @ w + b)))
+    threshold = best_threshold(probabilities.tolist(), [int(v) for v in y])
+    return LogisticModel(tuple(features), tuple(mean), tuple(scale), tuple(w), float(b), threshold)
+
+
+def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """The score cut that maximises balanced accuracy (ties broken towards the middle)."""
+    pairs = sorted(zip(scores, labels, strict=True))
+    positives = sum(labels)
+    negatives = len(labels) - positives
+    best, cut = -1.0, 0.5
+    below_pos = below_neg = 0
+    for i, (score, label) in enumerate(pairs):
+        if i == 0 or score != pairs[i - 1][0]:
+            balanced = ((positives - below_pos) / max(positives, 1) + below_neg / max(negatives, 1)) / 2
+            if balanced > best:
+                best, cut = balanced, (score + pairs[i - 1][0]) / 2 if i else score
+        below_pos += label
+        below_neg += 1 - label
+    return float(cut)

@@ -1,0 +1,51 @@
+"""Scores for a judge or a classifier: accuracy, balanced accuracy, AUROC, pair ranking."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def accuracy(predicted: Sequence[bool], labels: Sequence[int]) -> float:
+    return sum(p == bool(y) for p, y in zip(predicted, labels, strict=True)) / max(len(labels), 1)
+
+
+def balanced_accuracy(predicted: Sequence[bool], labels: Sequence[int]) -> float:
+    """Mean of the recall on each class (NaN when a class is missing)."""
+    pos = [p for p, y in zip(predicted, labels, strict=True) if y]
+    neg = [not p for p, y in zip(predicted, labels, strict=True) if not y]
+    if not pos or not neg:
+        return float("nan")
+    return (sum(pos) / len(pos) + sum(neg) / len(neg)) / 2
+
+
+def auroc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    ranked = sorted(zip(scores, labels, strict=True))
+    positives = sum(1 for _, y in ranked if y)
+    negatives = len(ranked) - positives
+    if not positives or not negatives:
+        return float("nan")
+    rank_sum, i = 0.0, 0
+    while i < len(ranked):  # average ranks over ties
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        average = (i + 1 + j) / 2
+        rank_sum += average * sum(1 for k in range(i, j) if ranked[k][1])
+        i = j
+    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def pair_ranking(scores: Sequence[float], labels: Sequence[int], groups: Sequence[str]) -> tuple[float, int]:
+    """Share of (supported, unsupported) pairs about the same question and passages in which the
+    supported answer scores higher (ties count half); and how many pairs there were."""
+    by_group: dict[str, tuple[list[float], list[float]]] = {}
+    for score, label, group in zip(scores, labels, groups, strict=True):
+        by_group.setdefault(group, ([], []))[0 if label else 1].append(score)
+    wins, pairs = 0.0, 0
+    for good, bad in by_group.values():
+        for g in good:
+            for b in bad:
+                wins += 1.0 if g > b else 0.5 if g == b else 0.0
+                pairs += 1
+    return (wins / pairs if pairs else float("nan")), pairs

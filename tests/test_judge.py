@@ -1,0 +1,126 @@
+"""The embedded judge: its word evidence, its verdicts, and `rag eval judge`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rag import cli
+from rag.judge import EmbeddedJudge, JudgeCase, best_threshold, fold
+from rag.judging import read_labelled
+from tests.conftest import FakeEmbedder
+
+PASSAGE = (
+    "La firme de Redmond a investi près de 13 milliards de dollars dans OpenAI. "
+    "La Commission européenne examine l'accord entre Microsoft et Mistral AI."
+)
+
+
+class ConstantEmbedder(FakeEmbedder):
+    """Every text gets the same vector: the dense evidence is neutral, the word evidence decides."""
+
+    def embed_passages(self, texts):
+        return [[1.0, 0.0] for _ in texts]
+
+
+@pytest.fixture
+def judge():
+    return EmbeddedJudge(ConstantEmbedder())
+
+
+def test_supported_claim_beats_invented_names_and_numbers(judge):
+    question = "Combien Microsoft a-t-il investi dans OpenAI ?"
+    good, bad = judge.judge_many(
+        [
+            JudgeCase(question, (PASSAGE,), "La firme de Redmond a investi 13 milliards de dollars dans OpenAI. [1]"),
+            JudgeCase(question, (PASSAGE,), "Google a investi 40 milliards de dollars dans Anthropic."),
+        ]
+    )
+    assert good.score > bad.score
+    assert good.supported and not bad.supported
+    assert any("Anthropic" in r for r in bad.reasons)  # "Google" opens the sentence: not taken as a name
+    assert any("40" in r for r in bad.reasons)
+
+
+def test_the_weakest_claim_decides(judge):
+    question = "Que fait la Commission ?"
+    one = judge.judge(question, [PASSAGE], "La Commission européenne examine l'accord entre Microsoft et Mistral AI.")
+    two = judge.judge(
+        question,
+        [PASSAGE],
+        "La Commission européenne examine l'accord entre Microsoft et Mistral AI. "
+        "Elle a infligé 9 milliards d'amende à Amazon.",
+    )
+    assert two.score < one.score and len(two.claims) == 2
+
+
+def test_empty_answer_and_missing_passages(judge):
+    assert judge.judge("Q ?", [PASSAGE], "").supported is False
+    verdict = judge.judge("Q ?", [], "Microsoft a investi 13 milliards.")
+    assert not verdict.supported and "no passage was given" in verdict.reasons
+
+
+def test_names_compare_across_accents_and_languages(judge):
+    claims = judge.evidence(
+        [
+            JudgeCase(
+                "What?", (PASSAGE,), "The deal between Microsoft and Mistral is examined by the European Commission."
+            )
+        ]
+    )
+    assert claims[0].values["names_missing"] == 0.0
+    assert fold("Européenne")[:6] == fold("European")[:6]
+
+
+def test_best_threshold_separates():
+    assert 0.3 < best_threshold([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1]) < 0.8
+
+
+def test_bad_lines_are_named_and_skipped(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(
+        '{"question": "q", "contexts": ["c"], "answer": "a", "label": 1}\n'
+        "not json\n"
+        '{"question": "q", "contexts": "c", "answer": "a", "label": 1}\n'
+        '{"question": "q", "answer": "a", "label": 1}\n'
+        '{"question": "q", "contexts": ["c"], "answer": "a", "label": 7}\n'
+    )
+    data = read_labelled(path)
+    assert len(data.cases) == 1
+    assert [s.split(": ", 1)[0] for s in data.skipped] == [f"{path}:{n}" for n in (2, 3, 4, 5)]
+    assert "missing contexts" in data.skipped[2]
+
+
+def test_eval_judge_command(monkeypatch, settings, tmp_path):
+    from rag.pipeline import build_pipeline
+
+    monkeypatch.setattr(cli, "_pipeline", lambda index, **o: build_pipeline(settings, embedder=ConstantEmbedder()))
+    question = "Combien Microsoft a-t-il investi dans OpenAI ?"
+    lines = [
+        {
+            "question": question,
+            "contexts": [PASSAGE],
+            "answer": "Microsoft a investi 13 milliards de dollars.",
+            "label": 1,
+        },
+        {
+            "question": question,
+            "contexts": [PASSAGE],
+            "answer": "Google a investi 40 milliards dans Anthropic.",
+            "label": 0,
+        },
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\nbroken\n")
+    out = tmp_path / "scores.jsonl"
+    result = CliRunner().invoke(cli.main, ["eval", "judge", str(path), "--json", "--scores-out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["cases"] == 2 and summary["pairs"] == 1 and summary["pairs_ranked_right"] == 1.0
+    assert summary["accuracy"] == 1.0 and summary["auroc"] == 1.0
+    assert len(summary["skipped"]) == 1 and ":3:" in summary["skipped"][0]
+    scores = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [s["supported"] for s in scores] == [True, False]
+    assert set(scores[0]) == {"score", "supported"}

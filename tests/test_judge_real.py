@@ -1,0 +1,58 @@
+"""The embedded judge with the real e5 model: across languages, and on held-apart HaluEval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rag.embedder import make_embedder
+from rag.judge import EmbeddedJudge
+from rag.judging import judge_file
+
+pytestmark = pytest.mark.slow
+
+PASSAGE_FR = (
+    "La firme de Redmond a investi près de 13 milliards de dollars dans OpenAI. "
+    "La Commission européenne examine l'accord entre Microsoft et Mistral AI."
+)
+VAL = Path(__file__).resolve().parent.parent / "eval" / "judge" / "halueval_val.jsonl"
+
+
+@pytest.fixture(scope="module")
+def judge(real_settings):
+    return EmbeddedJudge(make_embedder(real_settings))
+
+
+SUPPORTED = [
+    "Microsoft has invested nearly 13 billion dollars in OpenAI.",
+    "The European Commission is examining the deal between Microsoft and Mistral AI.",
+]
+INVENTED = [
+    "Microsoft has invested 40 billion dollars in Anthropic.",
+    "The European Commission fined Microsoft 2 billion euros.",
+]
+
+
+def test_english_answers_over_french_passages(judge):
+    """Across languages the judge ranks supported claims above invented ones and flags the
+    invented names and numbers. (Its absolute scores sit near the threshold there: the word
+    evidence that carries most weight in one language says nothing across two.)"""
+    question = "What is happening between Microsoft, OpenAI and the EU?"
+    good = [judge.judge(question, [PASSAGE_FR], a) for a in SUPPORTED]
+    bad = [judge.judge(question, [PASSAGE_FR], a) for a in INVENTED]
+    assert min(v.score for v in good) > max(v.score for v in bad) + 0.2
+    assert not any(v.supported for v in bad)
+    assert any("Anthropic" in r for r in bad[0].reasons) and any("2" in r for r in bad[1].reasons)
+
+
+def test_figures_on_held_apart_halueval(judge, tmp_path):
+    """The first 300 validation lines (150 pairs): floors well under the full-split figures
+    (pairs 0.913, balanced accuracy 0.918), to catch a broken judge, not noise."""
+    sample = tmp_path / "val.jsonl"
+    sample.write_text("\n".join(VAL.read_text(encoding="utf-8").splitlines()[:300]) + "\n", encoding="utf-8")
+    _, summary = judge_file(sample, judge)
+    assert summary["pairs"] == 150
+    assert summary["pairs_ranked_right"] >= 0.85
+    assert summary["balanced_accuracy"] >= 0.85
+    assert summary["auroc"] >= 0.85
