@@ -222,7 +222,7 @@ class ChatUI:
     def build(self) -> Any:
         import gradio as gr
 
-        with gr.Blocks(title="rag-news: cited answers") as page:
+        with gr.Blocks(title="rag-news: cited answers", analytics_enabled=False) as page:
             gr.Markdown(
                 "## Ask your articles\nEvery sentence of an answer cites its passage: click **[n]** to see it. "
                 "When the articles don't say, you are told so."
