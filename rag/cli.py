@@ -330,9 +330,102 @@ def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
     ChatUI(pipeline).launch(host=host, port=port, auth=credentials, quiet=True)
 
 
-@main.group("eval")
+class _SuitesByDefault(click.Group):
+    """`rag eval [SUITE...]` runs suites; `rag eval judge FILE` scores the judge."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group("eval", cls=_SuitesByDefault)
 def evaluate() -> None:
-    """Evaluate: the faithfulness judge on labelled data (suites are to come)."""
+    """Evaluate answers, citations and retrieval on suites, or the faithfulness judge.
+
+    \b
+    Examples:
+      rag eval                                   # every shipped suite (eval/suites/)
+      rag eval eval/suites/demo.jsonl --report out/
+      rag eval --baseline eval/baselines/demo.json eval/suites/demo.jsonl
+      rag eval judge eval/judge/halueval_val.jsonl
+    """
+
+
+@evaluate.command("run")
+@click.argument("suites", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write results.jsonl, summary.json and report.html here.",
+)
+@click.option(
+    "--baseline",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A summary.json to compare with: exit 1 when a metric drops by more than --tolerance.",
+)
+@click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop per metric.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@friendly_errors
+def eval_run(
+    suites: tuple[Path, ...], report_dir: Path | None, baseline: Path | None, tolerance: float, as_json: bool
+) -> None:
+    """Run evaluation suites (all shipped ones when none is named) and print a summary.
+
+    Each suite's corpus is ingested into a temporary index; every case is asked through the same
+    pipeline as `rag ask`, then scored: faithfulness (the share of the answer's sentences that the
+    judge finds supported by the cited passages), citation precision and recall, correctness
+    against the key facts, abstention accuracy, retrieval recall@k and MRR, latency.
+    """
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from rag.evaluation import METRICS, compare, run_suites, shipped_suites, write_report
+
+    paths = list(suites) or shipped_suites()
+    baseline_summary = None
+    if baseline:
+        try:
+            baseline_summary = json.loads(baseline.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RagError(f"--baseline {baseline}: not a readable summary.json ({exc})") from exc
+    settings = Settings.from_env()
+    with Progress(console=_stderr(), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(suite: str, done: int, total: int) -> None:
+            if suite not in tasks:
+                tasks[suite] = bar.add_task(f"Suite {suite}", total=total)
+            bar.update(tasks[suite], completed=done)
+
+        results, summary = run_suites(paths, settings, progress=progress)
+    if report_dir:
+        write_report(results, summary, report_dir)
+    console = _stderr()
+    for line in summary["skipped"]:
+        console.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
+    if as_json:
+        _print_json(summary)
+    else:
+        table = Table("metric", "value", "cases", title=f"{summary['cases']} cases")
+        for metric in METRICS:
+            value = summary[metric]
+            table.add_row(metric, "n/a" if value is None else f"{value:.3f}", str(summary[f"{metric}_cases"]))
+        table.add_row("latency p50 / p95 (s)", f"{summary['latency_p50_s']} / {summary['latency_p95_s']}", "")
+        from rich.console import Console
+
+        Console().print(table)
+    if report_dir:
+        console.print(f"Report: {report_dir / 'report.html'}", highlight=False)
+    if not summary["cases"]:
+        raise RagError("No case could be run: see the skipped lines above")
+    if baseline_summary is not None:
+        drops = compare(summary, baseline_summary, tolerance)
+        if drops:
+            console.print("[red]Regression against the baseline:[/red] " + "; ".join(drops), highlight=False)
+            sys.exit(1)
+        console.print("No metric dropped against the baseline.", highlight=False)
 
 
 @evaluate.command("judge")

@@ -1,0 +1,292 @@
+"""Evaluation suites: run questions through the pipeline and score answers, citations, retrieval.
+
+A suite is a JSONL file. Its first line names the corpus it runs against (a folder, relative to
+the suite file) and says where its data comes from; every other line is a case:
+
+    {"suite": "demo", "corpus": "../../corpus", "description": "...", "licence": "..."}
+    {"id": "mistral-en", "question": "why is the EU looking at Mistral?", "language": "en",
+     "answerable": true, "sources": ["000_99cf57f4aa2db4ae.txt"],
+     "facts": [["Commission"], ["enquête", "inquiry"]]}
+
+`sources` (file names of the documents that answer) and `facts` (each a list of alternative
+spellings, one of which the answer must contain) are optional. The corpus is ingested into a
+temporary index, so a suite never touches the user's own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.judge import EmbeddedJudge, JudgeCase, fold
+from rag.pipeline import Pipeline, build_pipeline
+from rag.settings import Settings
+from rag.types import Answer
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "eval" / "suites"
+METRICS = (
+    "faithfulness",
+    "citation_precision",
+    "citation_recall",
+    "correctness",
+    "abstention_accuracy",
+    "recall_at_k",
+    "mrr",
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    question: str
+    language: str
+    answerable: bool
+    sources: tuple[str, ...] = ()
+    facts: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    corpus: Path
+    cases: list[Case] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CaseResult:
+    """Everything measured on one case; a metric is None when it does not apply."""
+
+    suite: str
+    id: str
+    question: str
+    answerable: bool
+    answer: str
+    abstained: bool
+    citations: list[dict[str, Any]]
+    latency_s: float
+    faithfulness: float | None = None
+    citation_precision: float | None = None
+    citation_recall: float | None = None
+    correctness: float | None = None
+    abstention_accuracy: float | None = None
+    recall_at_k: float | None = None
+    mrr: float | None = None
+    judge_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        values = [getattr(self, m) for m in METRICS]
+        return any(v is not None and v < 1.0 for v in values)
+
+
+def load_suite(path: Path) -> Suite:
+    """Read a suite; malformed case lines are named with their line number and skipped."""
+    if not path.is_file():
+        raise RagError(f"{path}: no such suite file")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except json.JSONDecodeError:
+        header = None
+    if not isinstance(header, dict) or "corpus" not in header:
+        raise RagError(f'{path}:1: the first line must name the corpus, like {{"suite": "x", "corpus": "docs/"}}')
+    corpus = (path.parent / str(header["corpus"])).resolve()
+    suite = Suite(str(header.get("suite") or path.stem), path, corpus)
+    seen: set[str] = set()
+    for number, line in enumerate(lines[1:], 2):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise ValueError("expected an object")
+            question = str(row["question"]).strip()
+            if not question:
+                raise ValueError("the question is empty")
+            case_id = str(row.get("id") or f"line-{number}")
+            if case_id in seen:
+                raise ValueError(f"duplicate id {case_id!r}")
+            facts = tuple(tuple([f] if isinstance(f, str) else [str(x) for x in f]) for f in row.get("facts", []))
+            suite.cases.append(
+                Case(
+                    id=case_id,
+                    question=question,
+                    language=str(row.get("language", "")),
+                    answerable=bool(row.get("answerable", True)),
+                    sources=tuple(str(s) for s in row.get("sources", [])),
+                    facts=facts,
+                )
+            )
+            seen.add(case_id)
+        except json.JSONDecodeError as exc:
+            suite.skipped.append(f"{where}: not JSON ({exc.msg})")
+        except KeyError as exc:
+            suite.skipped.append(f"{where}: missing {exc.args[0]}")
+        except (TypeError, ValueError) as exc:
+            suite.skipped.append(f"{where}: {exc}")
+    return suite
+
+
+def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: EmbeddedJudge, k: int) -> CaseResult:
+    """Every metric of one answered case."""
+    result = CaseResult(
+        suite=suite,
+        id=case.id,
+        question=case.question,
+        answerable=case.answerable,
+        answer=answer.text,
+        abstained=answer.abstained,
+        citations=[c.to_json() for c in answer.citations],
+        latency_s=round(latency, 4),
+        abstention_accuracy=float(answer.abstained != case.answerable),
+    )
+    if case.sources:
+        names = [Path(h.source).name for h in answer.hits[:k]]
+        ranks = [names.index(s) + 1 for s in case.sources if s in names]
+        result.recall_at_k = float(bool(ranks))
+        result.mrr = 1.0 / min(ranks) if ranks else 0.0
+    if answer.abstained:
+        return result
+    if case.facts:
+        text = fold(answer.text)
+        result.correctness = sum(any(fold(alt) in text for alt in fact) for fact in case.facts) / len(case.facts)
+    # Faithfulness: each sentence (claim) against all the passages the answer cites; citation
+    # precision: each citation against the sentence it is attached to; recall: each sentence has
+    # at least one supporting citation.
+    passages = {c.n: c.passage for c in answer.citations}
+    claims = _claims(answer)
+    if not claims:
+        result.faithfulness = 0.0
+        result.judge_reasons.append("the answer has no sentence to check")
+        return result
+    all_passages = tuple(passages.values())
+    jobs = [JudgeCase(case.question, all_passages, text) for text, _ in claims]
+    jobs += [JudgeCase(case.question, (passages[n],), text) for text, ns in claims for n in ns if n in passages]
+    verdicts = judge.judge_many(jobs)
+    whole, per_citation = verdicts[: len(claims)], verdicts[len(claims) :]
+    result.faithfulness = sum(v.supported for v in whole) / len(whole)
+    for (text, _), verdict in zip(claims, whole, strict=True):
+        if not verdict.supported:
+            result.judge_reasons.append(f"unsupported: {text[:80]!r} ({'; '.join(verdict.reasons) or 'low score'})")
+    cursor, supported_sentences, good_citations, n_citations = 0, 0, 0, 0
+    for _text, ns in claims:
+        mine = per_citation[cursor : cursor + len([n for n in ns if n in passages])]
+        cursor += len(mine)
+        n_citations += len(ns)
+        good_citations += sum(v.supported for v in mine)
+        supported_sentences += any(v.supported for v in mine)
+    result.citation_precision = good_citations / n_citations if n_citations else 0.0
+    result.citation_recall = supported_sentences / len(claims)
+    return result
+
+
+def _claims(answer: Answer) -> list[tuple[str, list[int]]]:
+    """The answer's sentences with the citation numbers that follow each."""
+    import re
+
+    claims = []
+    for match in re.finditer(r"(.+?)((?:\s*\[\d+\])+)(?=\s|$)|(.+?)$", answer.text.strip()):
+        if match.group(1):
+            numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
+            claims.append((match.group(1).strip(), numbers))
+        elif match.group(3) and match.group(3).strip():
+            claims.append((match.group(3).strip(), []))
+    return claims
+
+
+def summarize(results: Sequence[CaseResult], skipped: Sequence[str]) -> dict[str, Any]:
+    """Aggregates: the mean of each metric over the cases it applies to, latency percentiles."""
+    summary: dict[str, Any] = {"cases": len(results), "skipped": list(skipped)}
+    for metric in METRICS:
+        values = [getattr(r, metric) for r in results if getattr(r, metric) is not None]
+        summary[metric] = round(sum(values) / len(values), 4) if values else None
+        summary[f"{metric}_cases"] = len(values)
+    latencies = sorted(r.latency_s for r in results)
+    summary["latency_p50_s"] = _percentile(latencies, 0.5)
+    summary["latency_p95_s"] = _percentile(latencies, 0.95)
+    return summary
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    return round(values[min(len(values) - 1, round(q * (len(values) - 1)))], 4)
+
+
+def compare(summary: dict[str, Any], baseline: dict[str, Any], tolerance: float) -> list[str]:
+    """The metrics that dropped by more than `tolerance` against a baseline summary."""
+    drops = []
+    for metric in METRICS:
+        new, old = summary.get(metric), baseline.get(metric)
+        if isinstance(new, (int, float)) and isinstance(old, (int, float)) and old - new > tolerance + 1e-9:
+            drops.append(f"{metric}: {old:.3f} -> {new:.3f}")
+    return drops
+
+
+def run_suites(
+    paths: Sequence[Path],
+    settings: Settings,
+    pipeline_factory: Callable[[Settings], Pipeline] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[list[CaseResult], dict[str, Any]]:
+    """Run each suite against its corpus in a temporary index; a broken suite is skipped, named."""
+    results: list[CaseResult] = []
+    skipped: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
+        embedder = None
+        for path in paths:
+            try:
+                suite = load_suite(path)
+            except RagError as exc:
+                skipped.append(str(exc))
+                continue
+            skipped.extend(suite.skipped)
+            if not suite.corpus.is_dir():
+                skipped.append(f"{path}: corpus folder {suite.corpus} not found; suite skipped")
+                continue
+            factory = pipeline_factory or build_pipeline
+            pipeline = factory(settings.with_(index=Path(tmp) / suite.name, chroma_url=""))
+            if embedder is not None:
+                pipeline.__dict__["embedder"] = embedder  # load the model once for every suite
+            report = pipeline.ingest([suite.corpus])
+            skipped.extend(f"{suite.name}: corpus file {f.source}: {f.error}" for f in report.failed)
+            embedder = pipeline.embedder
+            judge = EmbeddedJudge(embedder)
+            for done, case in enumerate(suite.cases, 1):
+                started = time.perf_counter()
+                answer = pipeline.ask(case.question)
+                latency = time.perf_counter() - started
+                results.append(score_case(suite.name, case, answer, latency, judge, settings.top_k))
+                if progress:
+                    progress(suite.name, done, len(suite.cases))
+    return results, summarize(results, skipped)
+
+
+def shipped_suites() -> list[Path]:
+    return sorted(SUITES_DIR.glob("*.jsonl"))
+
+
+def write_report(results: Sequence[CaseResult], summary: dict[str, Any], folder: Path) -> None:
+    """results.jsonl, summary.json and a self-contained report.html."""
+    from rag.report import render_html
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
+        for result in results:
+            out.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "report.html").write_text(render_html(results, summary), encoding="utf-8")
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))
