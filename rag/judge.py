@@ -12,8 +12,9 @@ probability of being supported:
   passages (names are compared on their first letters, so "européenne" meets "European").
 
 When the claim and the passages are in different languages the word features say nothing, so a
-second model, fitted on gain, numbers and names only, decides. An answer is as supported as its
-least supported claim.
+second model, fitted on gain, numbers and names only, decides. A claim of four words or more
+quoted word for word from a passage is supported, whatever the model says. An answer is as
+supported as its least supported claim.
 """
 
 from __future__ import annotations
@@ -166,7 +167,8 @@ class EmbeddedJudge:
             scored = []
             for claim in mine:
                 model = self.cross_language if claim.cross_language else self.same_language
-                scored.append((claim, model.probability(claim.values)))
+                quoted = claim.values.get("quoted", 0.0) == 1.0
+                scored.append((claim, 1.0 if quoted else model.probability(claim.values)))
             weakest, score = min(scored, key=lambda pair: pair[1])
             model = self.cross_language if weakest.cross_language else self.same_language
             supported = score >= model.threshold
@@ -210,6 +212,7 @@ class EmbeddedJudge:
                 gain = with_claim - alone
             claim.values = self._word_evidence(claim, " ".join(case.contexts), case.question)
             claim.values["gain"] = gain
+            claim.values["quoted"] = float(_is_quote(claim.text, case.contexts))
         return claims
 
     def _word_evidence(self, claim: _Claim, context: str, question: str) -> dict[str, float]:
@@ -236,6 +239,17 @@ class EmbeddedJudge:
             "numbers_missing": len(missing_numbers) / len(numbers) if numbers else 0.0,
             "names_missing": len(missing_names) / len(names) if names else 0.0,
         }
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.findall(r"\w+", fold(text)))
+
+
+def _is_quote(claim: str, contexts: Sequence[str]) -> bool:
+    """A sentence (four words or more) found word for word in a passage is supported by it.
+    Shorter spans ("Delhi") are not claims on their own, so they go to the model."""
+    words = _squash(claim)
+    return len(words.split()) >= 4 and any(words in _squash(c) for c in contexts)
 
 
 def fit_logistic(

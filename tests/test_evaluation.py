@@ -197,3 +197,9 @@ def test_report_renders_in_headless_chromium(fake_models, tmp_path):
         assert page.locator("tbody tr").count() == 2
         page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
         browser.close()
+
+
+def test_empty_answer_scores_zero_with_a_reason(judge):
+    case = Case("e", "Combien ?", "fr", True)
+    result = score_case("s", case, _answer("", []), 0.1, judge, 5)
+    assert result.faithfulness == 0.0 and "no sentence to check" in result.judge_reasons[0]

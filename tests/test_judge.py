@@ -124,3 +124,11 @@ def test_eval_judge_command(monkeypatch, settings, tmp_path):
     scores = [json.loads(line) for line in out.read_text().splitlines()]
     assert [s["supported"] for s in scores] == [True, False]
     assert set(scores[0]) == {"score", "supported"}
+
+
+def test_a_sentence_quoted_from_the_passage_is_supported(judge):
+    quote = "La Commission européenne examine l'accord entre Microsoft et Mistral AI."
+    verdict = judge.judge("Que fait la Commission ?", [PASSAGE], f"« {quote} » [2]")
+    assert verdict.score == 1.0 and verdict.supported
+    short = judge.judge("Qui examine ?", [PASSAGE], "Mistral AI")  # a bare span is left to the model
+    assert short.score < 1.0

@@ -48,7 +48,7 @@ def test_english_answers_over_french_passages(judge):
 
 def test_figures_on_held_apart_halueval(judge, tmp_path):
     """The first 300 validation lines (150 pairs): floors well under the full-split figures
-    (pairs 0.913, balanced accuracy 0.918), to catch a broken judge, not noise."""
+    (pairs 0.920, balanced accuracy 0.918), to catch a broken judge, not noise."""
     sample = tmp_path / "val.jsonl"
     sample.write_text("\n".join(VAL.read_text(encoding="utf-8").splitlines()[:300]) + "\n", encoding="utf-8")
     _, summary = judge_file(sample, judge)
