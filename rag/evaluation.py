@@ -16,7 +16,6 @@ temporary index, so a suite never touches the user's own.
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -236,7 +235,7 @@ def compare(summary: dict[str, Any], baseline: dict[str, Any], tolerance: float)
 def run_suites(
     paths: Sequence[Path],
     settings: Settings,
-    pipeline_factory: Callable[[Settings], Pipeline] | None = None,
+    pipeline_factory: Callable[..., Pipeline] | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[list[CaseResult], dict[str, Any]]:
     """Run each suite against its corpus in a temporary index; a broken suite is skipped, named."""
@@ -244,7 +243,7 @@ def run_suites(
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         embedder = None
-        for path in paths:
+        for number, path in enumerate(paths):
             try:
                 suite = load_suite(path)
             except RagError as exc:
@@ -255,16 +254,20 @@ def run_suites(
                 skipped.append(f"{path}: corpus folder {suite.corpus} not found; suite skipped")
                 continue
             factory = pipeline_factory or build_pipeline
-            pipeline = factory(settings.with_(index=Path(tmp) / suite.name, chroma_url=""))
-            if embedder is not None:
-                pipeline.__dict__["embedder"] = embedder  # load the model once for every suite
+            # One model for every suite: the first pipeline loads it, the next ones reuse it.
+            index = Path(tmp) / f"{number}-{suite.name}"
+            pipeline = factory(settings.with_(index=index, chroma_url=""), embedder)
             report = pipeline.ingest([suite.corpus])
             skipped.extend(f"{suite.name}: corpus file {f.source}: {f.error}" for f in report.failed)
             embedder = pipeline.embedder
             judge = EmbeddedJudge(embedder)
             for done, case in enumerate(suite.cases, 1):
                 started = time.perf_counter()
-                answer = pipeline.ask(case.question)
+                try:
+                    answer = pipeline.ask(case.question)
+                except RagError as exc:
+                    skipped.append(f"{suite.name}/{case.id}: {exc}")
+                    continue
                 latency = time.perf_counter() - started
                 results.append(score_case(suite.name, case, answer, latency, judge, settings.top_k))
                 if progress:
@@ -286,7 +289,3 @@ def write_report(results: Sequence[CaseResult], summary: dict[str, Any], folder:
             out.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
     (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (folder / "report.html").write_text(render_html(results, summary), encoding="utf-8")
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not (isinstance(value, float) and math.isnan(value))

@@ -134,7 +134,9 @@ def _suite(tmp_path: Path) -> Path:
 @pytest.fixture
 def fake_models(monkeypatch, settings):
     monkeypatch.setattr(
-        evaluation, "build_pipeline", lambda s: build_pipeline(s.with_(min_sentence_score=0.3), embedder=FakeEmbedder())
+        evaluation,
+        "build_pipeline",
+        lambda s, embedder=None: build_pipeline(s.with_(min_sentence_score=0.3), embedder=embedder or FakeEmbedder()),
     )
     monkeypatch.setattr(evaluation, "EmbeddedJudge", lambda embedder: EmbeddedJudge(ConstantEmbedder()))
     monkeypatch.setattr(cli.Settings, "from_env", classmethod(lambda cls, *a, **k: settings))
@@ -144,8 +146,12 @@ def test_run_suites_with_a_missing_corpus(fake_models, settings, tmp_path):
     good = _suite(tmp_path)
     missing = tmp_path / "missing.jsonl"
     missing.write_text('{"suite": "m", "corpus": "nowhere"}\n{"question": "Q ?"}\n')
-    results, summary = run_suites([good, missing, tmp_path / "absent.jsonl"], settings)
+    (tmp_path / "empty").mkdir()
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text('{"suite": "mini", "corpus": "empty"}\n{"id": "q", "question": "Q ?"}\n')
+    results, summary = run_suites([good, missing, tmp_path / "absent.jsonl", empty], settings)
     assert [r.id for r in results] == ["jobs", "tokyo"]
+    assert any(s.startswith("mini/q: No documents") for s in summary["skipped"])
     assert summary["abstention_accuracy"] == 1.0 and summary["correctness"] == 1.0
     assert any("nowhere" in s and "not found" in s for s in summary["skipped"])
     assert any("absent.jsonl" in s for s in summary["skipped"])
