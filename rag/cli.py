@@ -215,13 +215,13 @@ def ask(question: str | None, index: Path | None, top_k: int | None, as_json: bo
     pipeline = _pipeline(index, top_k=top_k)
     if questions:
         for q in _read_questions(questions):
-            _print_json(_answer_json(pipeline.ask(q)))
+            _print_json(pipeline.ask(q).to_json())
         return
     if not question:
         raise RagError("Give a QUESTION, or --questions FILE")
     answer = pipeline.ask(question)
     if as_json:
-        _print_json(_answer_json(answer))
+        _print_json(answer.to_json())
         return
     click.echo(answer.text + "\n")
     if answer.abstained:
@@ -238,13 +238,6 @@ def _excerpt(text: str, limit: int, indent: str) -> str:
     """The start of a passage for the terminal, its paragraph breaks kept."""
     short = text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
     return "\n".join(indent + " ".join(line.split()) for line in short.splitlines() if line.strip())
-
-
-def _answer_json(answer: Any) -> dict[str, Any]:
-    data = answer.to_json()
-    if answer.abstained:
-        data["closest"] = [h.to_json() for h in answer.hits[:3]]
-    return dict(data)
 
 
 @main.group()

@@ -102,12 +102,16 @@ class Answer:
     hits: tuple[Hit, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        """The `rag ask --json` object; an abstention adds the closest passages."""
+        data: dict[str, object] = {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
         }
+        if self.abstained:
+            data["closest"] = [h.to_json() for h in self.hits[:3]]
+        return data
 
 
 @dataclass(frozen=True)

@@ -155,10 +155,7 @@ class ChatUI:
             answer = self.ask(question)
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
-        data = answer.to_json()
-        if answer.abstained:
-            data["closest"] = [h.to_json() for h in answer.hits[:3]]
-        return data
+        return answer.to_json()
 
     # --- documents -------------------------------------------------------------------------
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], list[list[Any]], Any]:
