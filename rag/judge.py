@@ -101,6 +101,18 @@ class JudgeCase:
     answer: str
 
 
+@dataclass(frozen=True)
+class _Passages:
+    """What the word evidence needs from one case's passages, computed once for all its claims."""
+
+    text: str
+    folded: str
+    words: frozenset[str]
+    names: frozenset[str]
+    squashed: tuple[str, ...]
+    question_words: frozenset[str]
+
+
 @dataclass
 class _Claim:
     case: int
@@ -166,15 +178,27 @@ class EmbeddedJudge:
                 continue
             scored = []
             for claim in mine:
-                model = self.cross_language if claim.cross_language else self.same_language
                 quoted = claim.values.get("quoted", 0.0) == 1.0
-                scored.append((claim, 1.0 if quoted else model.probability(claim.values)))
+                scored.append((claim, 1.0 if quoted else self._model(claim).probability(claim.values)))
             weakest, score = min(scored, key=lambda pair: pair[1])
-            model = self.cross_language if weakest.cross_language else self.same_language
-            supported = score >= model.threshold
+            supported = score >= self._model(weakest).threshold
             reasons = tuple(weakest.reasons) if not supported else ()
             verdicts.append(Verdict(score, supported, reasons, tuple((c.text, round(s, 4)) for c, s in scored)))
         return verdicts
+
+    def _model(self, claim: _Claim) -> LogisticModel:
+        return self.cross_language if claim.cross_language else self.same_language
+
+    def _passages(self, case: JudgeCase) -> _Passages:
+        text = " ".join(case.contexts)
+        return _Passages(
+            text=text,
+            folded=fold(text),
+            words=frozenset(content_words(text, self._stopwords)),
+            names=frozenset(fold(w)[:6] for w in re.findall(r"[\w'’-]+", text)),
+            squashed=tuple(_squash(c) for c in case.contexts),
+            question_words=frozenset(content_words(case.question, self._stopwords)),
+        )
 
     def evidence(self, cases: Sequence[JudgeCase]) -> list[_Claim]:
         """The features of every claim of every case (the model's inputs)."""
@@ -198,6 +222,7 @@ class EmbeddedJudge:
                 texts.setdefault(text, len(texts))
         if not texts:
             return claims
+        passages_of = {i: self._passages(cases[i]) for i in {claim.case for claim in claims}}
         vectors = np.asarray(self.embedder.embed_passages(list(texts)), dtype=np.float32)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
         for claim in claims:
@@ -210,23 +235,19 @@ class EmbeddedJudge:
                 with_claim = float((evidence @ vectors[texts[f"{case.question} {claim.text}"]]).max())
                 alone = float((evidence @ vectors[texts[case.question]]).max())
                 gain = with_claim - alone
-            claim.values = self._word_evidence(claim, " ".join(case.contexts), case.question)
+            claim.values = self._word_evidence(claim, passages_of[claim.case])
             claim.values["gain"] = gain
-            claim.values["quoted"] = float(_is_quote(claim.text, case.contexts))
+            claim.values["quoted"] = float(_is_quote(claim.text, passages_of[claim.case].squashed))
         return claims
 
-    def _word_evidence(self, claim: _Claim, context: str, question: str) -> dict[str, float]:
-        context_words = set(content_words(context, self._stopwords))
-        question_words = set(content_words(question, self._stopwords))
+    def _word_evidence(self, claim: _Claim, passages: _Passages) -> dict[str, float]:
         words = content_words(claim.text, self._stopwords)
-        found = [w for w in words if w in context_words]
-        new = [w for w in words if w not in context_words and w not in question_words]
-        context_folded = fold(context)
+        found = [w for w in words if w in passages.words]
+        new = [w for w in words if w not in passages.words and w not in passages.question_words]
         numbers = set(_NUMBER.findall(claim.text))
-        missing_numbers = sorted(n for n in numbers if n not in context)
+        missing_numbers = sorted(n for n in numbers if n not in passages.text)
         names = _names(claim.text)
-        context_names = {fold(w)[:6] for w in re.findall(r"[\w'’-]+", context)}
-        missing_names = sorted(v for k, v in names.items() if k not in context_names and k not in context_folded)
+        missing_names = sorted(v for k, v in names.items() if k not in passages.names and k not in passages.folded)
         if missing_names:
             claim.reasons.append("names not in the passages: " + ", ".join(missing_names[:5]))
         if missing_numbers:
@@ -245,11 +266,11 @@ def _squash(text: str) -> str:
     return " ".join(re.findall(r"\w+", fold(text)))
 
 
-def _is_quote(claim: str, contexts: Sequence[str]) -> bool:
+def _is_quote(claim: str, squashed_passages: Sequence[str]) -> bool:
     """A sentence (four words or more) found word for word in a passage is supported by it.
     Shorter spans ("Delhi") are not claims on their own, so they go to the model."""
     words = _squash(claim)
-    return len(words.split()) >= 4 and any(words in _squash(c) for c in contexts)
+    return len(words.split()) >= 4 and any(words in passage for passage in squashed_passages)
 
 
 def fit_logistic(
