@@ -21,13 +21,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from rag.metrics import percentile  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def timed(func, items):  # type: ignore[no-untyped-def]
@@ -82,7 +78,7 @@ def main() -> None:
     print(f"ingest                    {ingest_s:.1f} s, {chunks / ingest_s:.1f} chunks/s (embedding included)")
     print(f"re-ingest unchanged       {reingest_s:.2f} s in-process, {reingest_cli_s:.2f} s as `rag ingest`")
     for name, times in (("search (French)", search_fr), ("search (English)", search_en), ("ask", ask)):
-        p50, p95 = percentile(times, 0.5) * 1000, percentile(times, 0.95) * 1000
+        p50, p95 = ((percentile(times, q) or 0.0) * 1000 for q in (0.5, 0.95))
         print(f"{name:<25} p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(times)} queries)")
     print(f"peak memory               {peak_mb:.0f} MB")
 

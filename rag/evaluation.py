@@ -25,6 +25,7 @@ from typing import Any
 
 from rag.errors import RagError
 from rag.judge import EmbeddedJudge, JudgeCase, fold
+from rag.metrics import percentile
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
 from rag.types import Answer
@@ -210,16 +211,11 @@ def summarize(results: Sequence[CaseResult], skipped: Sequence[str]) -> dict[str
         values = [getattr(r, metric) for r in results if getattr(r, metric) is not None]
         summary[metric] = round(sum(values) / len(values), 4) if values else None
         summary[f"{metric}_cases"] = len(values)
-    latencies = sorted(r.latency_s for r in results)
-    summary["latency_p50_s"] = _percentile(latencies, 0.5)
-    summary["latency_p95_s"] = _percentile(latencies, 0.95)
+    latencies = [r.latency_s for r in results]
+    for name, q in (("latency_p50_s", 0.5), ("latency_p95_s", 0.95)):
+        value = percentile(latencies, q)
+        summary[name] = None if value is None else round(value, 4)
     return summary
-
-
-def _percentile(values: Sequence[float], q: float) -> float | None:
-    if not values:
-        return None
-    return round(values[min(len(values) - 1, round(q * (len(values) - 1)))], 4)
 
 
 def compare(summary: dict[str, Any], baseline: dict[str, Any], tolerance: float) -> list[str]:

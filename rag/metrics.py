@@ -1,4 +1,5 @@
-"""Scores for a judge or a classifier: accuracy, balanced accuracy, AUROC, pair ranking."""
+"""Scores for a judge or a classifier (accuracy, balanced accuracy, AUROC, pair ranking), and
+the nearest-rank percentile used for latencies."""
 
 from __future__ import annotations
 
@@ -49,3 +50,11 @@ def pair_ranking(scores: Sequence[float], labels: Sequence[int], groups: Sequenc
                 wins += 1.0 if g > b else 0.5 if g == b else 0.0
                 pairs += 1
     return (wins / pairs if pairs else float("nan")), pairs
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank q-quantile of `values` (None when there are none)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]

@@ -27,3 +27,11 @@ def test_pair_ranking_compares_within_a_question_only():
     labels = [1, 0, 1, 0, 1, 0]
     groups = ["a", "a", "b", "b", "c", "c"]
     assert pair_ranking(scores, labels, groups) == (pytest.approx((1 + 0 + 0.5) / 3), 3)
+
+
+def test_percentile_nearest_rank():
+    from rag.metrics import percentile
+
+    assert percentile([0.9, 0.1, 0.2], 0.5) == 0.2
+    assert percentile([0.9, 0.1, 0.2], 0.95) == 0.9
+    assert percentile([], 0.5) is None
