@@ -191,7 +191,7 @@ class ChatUI:
             for path in accepted:
                 key = str(path)
                 rows.append([path.name, outcome.get(key, "failed"), errors.get(key, "")])
-        return rows, self.document_rows(), self._doc_choices()
+        return rows, *self._documents_and_choices()
 
     def document_rows(self) -> list[list[Any]]:
         with self._lock:
@@ -200,19 +200,24 @@ class ChatUI:
 
     def remove(self, doc_id: str | None) -> tuple[str, list[list[Any]], Any]:
         if not doc_id:
-            return "Choose a document to remove.", self.document_rows(), self._doc_choices()
+            return "Choose a document to remove.", *self._documents_and_choices()
         try:
             with self._lock:
                 removed = self.pipeline.remove(doc_id)
             message = f"Removed {doc_id} ({removed} chunks)."
         except RagError as exc:
             message = str(exc)
-        return message, self.document_rows(), self._doc_choices()
+        return message, *self._documents_and_choices()
 
-    def _doc_choices(self) -> Any:
+    def _documents_and_choices(self) -> tuple[list[list[Any]], Any]:
+        """The document table and the remove menu, from one read of the index."""
+        rows = self.document_rows()
+        return rows, self._doc_choices(rows)
+
+    def _doc_choices(self, rows: list[list[Any]] | None = None) -> Any:
         import gradio as gr
 
-        choices = [(f"{row[1][:60]} ({row[0]})", row[0]) for row in self.document_rows()]
+        choices = [(f"{row[1][:60]} ({row[0]})", row[0]) for row in (self.document_rows() if rows is None else rows)]
         return gr.update(choices=choices, value=None)
 
     # --- page ------------------------------------------------------------------------------
