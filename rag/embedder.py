@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -60,7 +61,12 @@ class SentenceTransformersEmbedder:
         return self._model.get_text_embedding_batch(list(texts))
 
     def embed_query(self, text: str) -> list[float]:
-        return self._model.get_query_embedding(text)
+        return list(self._query_vector(text))
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - embedders live as long as the process
+    def _query_vector(self, text: str) -> tuple[float, ...]:
+        # `rag ask` needs the question's vector twice (dense search, then sentence scoring).
+        return tuple(self._model.get_query_embedding(text))
 
 
 def _has_accelerator() -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ def _stopwords() -> list[str]:
     return sorted(set(STOPWORDS_EN) | set(STOPWORDS_FRENCH))
 
 
+@functools.cache
 def _dense_retriever_class() -> type:
+    """Defined on first use, once, so that importing this module does not import llama-index."""
     from llama_index.core.retrievers import BaseRetriever
     from llama_index.core.schema import NodeWithScore, QueryBundle
     from llama_index.core.vector_stores.types import VectorStoreQuery

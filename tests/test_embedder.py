@@ -1,0 +1,30 @@
+import pytest
+
+from rag.embedder import SentenceTransformersEmbedder, make_embedder
+from rag.errors import SettingsError
+from rag.settings import Settings
+
+
+class CountingModel:
+    def __init__(self):
+        self.calls = 0
+
+    def get_query_embedding(self, text):
+        self.calls += 1
+        return [float(len(text)), 1.0]
+
+
+def test_a_repeated_question_is_embedded_once():
+    embedder = object.__new__(SentenceTransformersEmbedder)  # no model load: a stand-in model
+    embedder._model = CountingModel()
+    first = embedder.embed_query("why is the EU looking at Mistral?")
+    first.append(99.0)  # callers get their own list, the cached vector stays intact
+    assert embedder.embed_query("why is the EU looking at Mistral?") == [33.0, 1.0]
+    assert embedder._model.calls == 1
+    embedder.embed_query("another question")
+    assert embedder._model.calls == 2
+
+
+def test_unknown_backend_lists_the_valid_ones():
+    with pytest.raises(SettingsError, match="valid: sentence-transformers"):
+        make_embedder(Settings.from_env({}, embed_backend="magic"))
