@@ -6,23 +6,28 @@ passage, quoted verbatim with its citation, so it cannot say anything the docume
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from rag.embedder import Embedder
-from rag.errors import SettingsError
 from rag.prompts import abstain_message
 from rag.readers import detect_language
 from rag.sentences import split_sentences
 from rag.settings import Settings
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, AnswerSentence, Citation, Hit
 
 
 class Answerer(Protocol):
     name: str
 
-    def answer(self, question: str, hits: Sequence[Hit]) -> Answer: ...
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()) -> Answer: ...
+
+    def stream(
+        self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
+    ) -> Iterator[AnswerSentence | Answer]:
+        """Checked sentences as they are ready, then the whole Answer (always last)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ class ExtractiveAnswerer:
         base = self.settings.min_sentence_score
         return base if question_language == hit.language else base - self.settings.cross_lingual_margin
 
-    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+    def answer(self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()) -> Answer:
         ranked = self.candidates(question, hits)
         language = detect_language(question)
         if not ranked or ranked[0].score < self.threshold(language, ranked[0].hit):
@@ -109,16 +114,31 @@ class ExtractiveAnswerer:
             for n, (a, b) in enumerate(best.spans, 1)
         )
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        return Answer(question, text, False, citations, tuple(hits))
+        # Each sentence is a verbatim quote of the passage it cites: supported by construction.
+        sentences = tuple(AnswerSentence(c.quote, (c.n,), True, 1.0) for c in citations)
+        return Answer(question, text, False, citations, tuple(hits), self.name, sentences)
+
+    def stream(
+        self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
+    ) -> Iterator[AnswerSentence | Answer]:
+        """The extractive answer is ready at once: a single Answer."""
+        yield self.answer(question, hits)
 
 
-ANSWERERS: dict[str, Callable[[Settings, Embedder], Answerer]] = {"extractive": ExtractiveAnswerer}
+def final_answer(events: Iterable[AnswerSentence | Answer]) -> Answer:
+    """The Answer at the end of a stream of answer events."""
+    answer = None
+    for event in events:
+        answer = event
+    if not isinstance(answer, Answer):
+        raise RuntimeError("an answer stream ended without an Answer")
+    return answer
 
 
 def make_answerer(settings: Settings, embedder: Embedder) -> Answerer:
-    try:
-        factory = ANSWERERS[settings.answerer]
-    except KeyError:
-        valid = ", ".join(sorted(ANSWERERS))
-        raise SettingsError(f"Unknown answerer {settings.answerer!r}; valid: {valid}") from None
-    return factory(settings, embedder)
+    """The extractive answerer, or the guarded generative one for an LLM backend (RAG_LLM)."""
+    if settings.llm == "extractive":
+        return ExtractiveAnswerer(settings, embedder)
+    from rag.generate import GenerativeAnswerer
+
+    return GenerativeAnswerer(settings, embedder)

