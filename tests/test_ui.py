@@ -52,8 +52,8 @@ def test_abstention_is_shown_as_such_with_the_closest_passages(ui):
 def test_follow_up_uses_the_conversation(ui):
     history, _, _ = list(ui.chat(QUESTION, [], 5))[-1]
     seen = []
-    ask = ui.pipeline.ask
-    ui.pipeline.ask = lambda q, k=None, h=(): seen.append(h) or ask(q, k, h)
+    ask_stream = ui.pipeline.ask_stream
+    ui.pipeline.ask_stream = lambda q, k=None, h=(), b=None: seen.append(h) or ask_stream(q, k, h, b)
     list(ui.chat("Et en France ?", history, 5))
     assert seen == [[QUESTION]]
 
@@ -130,3 +130,42 @@ def test_upload_reports_progress(ui, tmp_path):
     ui.upload([Upload(good, "vendanges.txt")], lambda fraction, desc: seen.append((round(fraction, 2), desc)))
     assert seen[-1] == (1.0, "Embedding passages")
     assert "Reading files" in {d for _, d in seen}
+
+
+def test_generated_sentences_stream_in_and_unsupported_ones_are_shown_as_such(ui, scripted):
+    scripted("Le secteur emploie près de 13 millions de personnes en Europe [1]. Tesla a licencié 42 ingénieurs [1].")
+    steps = list(ui.chat(QUESTION, [], 5, "scripted"))
+    partial = [step[0][-1]["content"] for step in steps[:-1]]
+    assert any("13 millions" in p and "Tesla" not in p for p in partial), "sentences appear one by one"
+    history, sources, _ = steps[-1]
+    answer = history[-1]["content"]
+    supported, unsupported = answer.split('<span class="unsupported"')
+    assert "13 millions" in supported and '<a class="cite" href="#src-1">[1]</a>' in supported
+    assert "⚠ Tesla" in unsupported and "Not supported by the cited passage" in unsupported
+    assert 'id="src-1"' in sources
+
+
+def test_backend_failure_shows_the_notice_and_the_extractive_answer(ui, scripted):
+    scripted(ConnectionError("refused"))
+    history, sources, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
+    answer = history[-1]["content"]
+    assert '<div class="notice">' in answer and "cannot reach the server" in answer
+    assert "<details" not in answer  # the model wrote nothing
+    assert "13 millions" in answer and "<mark" in sources
+
+
+def test_backend_choices_are_extractive_and_the_configured_llm(fake_pipeline, tmp_path):
+    assert ChatUI(fake_pipeline).backends() == ["extractive"]
+    from rag.pipeline import Pipeline
+
+    configured = Pipeline(fake_pipeline.settings.with_(llm="ollama"), fake_pipeline.embedder)
+    assert ChatUI(configured).backends() == ["extractive", "ollama"]
+
+
+def test_rejected_generated_answer_is_kept_behind_a_fold(ui, scripted):
+    scripted("Tesla a licencié 42 ingénieurs à Munich [1].")
+    history, _, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
+    answer = history[-1]["content"]
+    shown, folded = answer.split("<details")
+    assert "13 millions" in shown and "Tesla" not in shown
+    assert "What the model wrote" in folded and "⚠ Tesla" in folded

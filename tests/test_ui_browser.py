@@ -195,3 +195,33 @@ def test_login_required_when_auth_is_set(served_index):
             Client(url, verbose=False).predict("why is the EU looking at Mistral?", api_name="/ask")
         client = Client(url, auth=("alice", "s3cret"), verbose=False)
         assert client.predict("why is the EU looking at Mistral?", api_name="/ask")["abstained"] is False
+
+
+@pytest.mark.llm
+def test_generated_answer_in_the_browser_is_checked(served_index, browser):
+    """With RAG_LLM=llamacpp (the bundled SmolLM2-135M), whatever the model writes is shown checked:
+    unsupported sentences marked, or the notice and the quoted answer."""
+    try:
+        __import__("llama_index.llms.llama_cpp")
+    except ImportError:
+        if os.environ.get("RAG_REQUIRE_LLM_TESTS") == "1":
+            raise
+        pytest.skip("the llamacpp extra is not installed")
+    index, env = served_index
+    with _serving(index, {**env, "RAG_LLM": "llamacpp"}) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        _ask(page, "why is the EU looking at Mistral?")
+        page.locator("#sources h4").first.wait_for(timeout=90_000)
+        chat = page.locator("#chat")
+        checked = chat.locator(".unsupported").count() + chat.locator(".notice").count()
+        assert checked >= 1 or chat.locator("a.cite").count() >= 1
+        page.screenshot(path=str(SCREENSHOTS / "chat-llm.png"))
+        # Back to the extractive answerer from the menu: quotes, no notice.
+        page.locator("#backend input").click()
+        page.get_by_role("option", name="extractive").click()
+        _ask(page, "Pourquoi la Commission européenne s'intéresse-t-elle à Mistral AI ?")
+        last = chat.locator(".message-row").last
+        last.locator("a.cite").first.wait_for(timeout=90_000)
+        assert last.locator(".notice").count() == 0 and last.locator(".unsupported").count() == 0
+        page.close()

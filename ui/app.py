@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rag.answer import final_answer
 from rag.errors import RagError
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.readers import SUPPORTED_SUFFIXES
-from rag.types import Answer, Citation
+from rag.types import Answer, AnswerSentence, Citation
 
 EXAMPLES = [
     "why is the EU looking at Mistral?",
@@ -36,6 +37,8 @@ CSS = """
 .source .meta { color: #57606a; font-size: 0.85em; }
 a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .abstained { color: #9a6700; font-weight: 600; }
+.unsupported { background: #fff1e5; color: #953800; border-bottom: 1px dashed #953800; }
+.notice { color: #57606a; font-size: 0.9em; margin-top: 6px; }
 """
 
 # Clicking [n] in an answer brings source n into view and marks it, without leaving the page.
@@ -69,13 +72,30 @@ class ChatUI:
     # --- rendering -------------------------------------------------------------------------
     @staticmethod
     def answer_markdown(answer: Answer) -> str:
-        """The answer with each [n] turned into a link to source n."""
+        """The answer with each [n] turned into a link to source n; a generated sentence that its
+        cited passage doesn't support is shown as such; a notice follows when there is one."""
         if answer.abstained:
-            return f'<span class="abstained">{html.escape(answer.text)}</span>'
-        linked = _CITATION.sub(
-            lambda m: f'<a class="cite" href="#src-{m.group(1)}">[{m.group(1)}]</a>', html.escape(answer.text)
-        )
-        return linked
+            body = f'<span class="abstained">{html.escape(answer.text)}</span>'
+        elif answer.backend != "extractive" and answer.sentences:
+            body = " ".join(ChatUI.sentence_html(s) for s in answer.sentences if not s.dropped)
+        else:
+            body = _link_citations(html.escape(answer.text))
+        if answer.notice:
+            body += f'<div class="notice">Note: {html.escape(answer.notice)}</div>'
+        if answer.rejected:  # what the model wrote, for the curious: each sentence with its verdict
+            written = " ".join(ChatUI.sentence_html(s) for s in answer.rejected)
+            body += f'<details class="notice"><summary>What the model wrote</summary>{written}</details>'
+        return body
+
+    @staticmethod
+    def sentence_html(sentence: AnswerSentence) -> str:
+        marks = "".join(f"[{n}]" for n in sentence.citations)
+        text = _link_citations(html.escape(f"{sentence.text} {marks}".strip()))
+        if sentence.supported:
+            return text
+        why = "; ".join(sentence.reasons) or "the judge found no support"
+        title = html.escape(f"Not supported by the cited passage ({why})", quote=True)
+        return f'<span class="unsupported" title="{title}">⚠ {text}</span>'
 
     @staticmethod
     def sources_html(answer: Answer) -> str:
@@ -112,15 +132,30 @@ class ChatUI:
         return "<h4>Sources</h4>" + "".join(blocks)
 
     # --- chat ------------------------------------------------------------------------------
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[str] = ()) -> Answer:
+    def ask(
+        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+    ) -> Answer:
+        return final_answer(self.ask_stream(question, top_k, history, backend))
+
+    def ask_stream(
+        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+    ) -> Iterator[AnswerSentence | Answer]:
         question = (question or "").strip()
         if not question:
             raise RagError("Type a question first.")
         with self._lock:
-            return self.pipeline.ask(question[:MAX_QUESTION_CHARS], top_k, history)
+            yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
+
+    def backends(self) -> list[str]:
+        """The answer backends this page offers: the extractive one, and the configured LLM."""
+        return list(dict.fromkeys(["extractive", self.pipeline.settings.llm]))
 
     def chat(
-        self, message: str, history: list[dict[str, Any]] | None, top_k: float | None = None
+        self,
+        message: str,
+        history: list[dict[str, Any]] | None,
+        top_k: float | None = None,
+        backend: str | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
         """One chat turn, streamed: yields (conversation, sources panel, text box)."""
         history = list(history or [])
@@ -133,18 +168,25 @@ class ChatUI:
             notice = f"\n\n_(Your question was cut to its first {MAX_QUESTION_CHARS} characters.)_"
         earlier = [str(turn["content"]) for turn in history if turn.get("role") == "user"]
         history.append({"role": "user", "content": message[:MAX_QUESTION_CHARS]})
+        shown: list[str] = []
         try:
-            answer = self.ask(message, int(top_k) if top_k else None, earlier)
+            for event in self.ask_stream(message, int(top_k) if top_k else None, earlier, backend or None):
+                if isinstance(event, AnswerSentence):  # a generated sentence, already checked
+                    shown.append(self.sentence_html(event))
+                    yield [*history, {"role": "assistant", "content": " ".join(shown) + " …"}], "", ""
+                else:
+                    answer = event
         except RagError as exc:
             history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
             yield history, "", ""
             return
         sources = self.sources_html(answer)
         final = self.answer_markdown(answer) + notice
-        words = final.split(" ")
-        step = max(1, len(words) // 8)
-        for end in range(step, len(words), step):  # the extractive answer is ready at once: stream it in
-            yield [*history, {"role": "assistant", "content": " ".join(words[:end])}], "", ""
+        if not shown:  # the extractive answer is ready at once: stream it in
+            words = final.split(" ")
+            step = max(1, len(words) // 8)
+            for end in range(step, len(words), step):
+                yield [*history, {"role": "assistant", "content": " ".join(words[:end])}], "", ""
         yield [*history, {"role": "assistant", "content": final}], sources, ""
 
     def ask_api(self, question: str) -> dict[str, Any]:
@@ -248,6 +290,14 @@ class ChatUI:
                         top_k = gr.Slider(
                             1, 20, value=self.pipeline.settings.top_k, step=1, label="Passages read (top-k)"
                         )
+                        backend = gr.Dropdown(
+                            self.backends(),
+                            value=self.pipeline.settings.llm,
+                            label="Answer written by",
+                            info="extractive quotes the passages; a language model's sentences are each checked "
+                            "against the passage they cite (RAG_LLM adds one).",
+                            elem_id="backend",
+                        )
             with gr.Tab("Documents"):
                 uploads = gr.File(
                     label=f"Add documents ({', '.join(SUPPORTED_SUFFIXES)}; up to {self.max_upload_mb:.0f} MB each)",
@@ -276,7 +326,7 @@ class ChatUI:
             gr.on(
                 [question.submit, send.click],
                 self.chat,
-                inputs=[question, chatbot, top_k],
+                inputs=[question, chatbot, top_k, backend],
                 outputs=[chatbot, sources, question],
                 api_visibility="private",
             )
@@ -310,6 +360,10 @@ class ChatUI:
             footer_links=["api"],
             **kwargs,
         )
+
+
+def _link_citations(escaped: str) -> str:
+    return _CITATION.sub(lambda m: f'<a class="cite" href="#src-{m.group(1)}">[{m.group(1)}]</a>', escaped)
 
 
 def _paragraphs(escaped: str) -> str:
