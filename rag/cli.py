@@ -354,8 +354,9 @@ def docs_remove(doc_ids: tuple[str, ...], index: Path | None) -> None:
 )
 @click.option("--port", default=7860, type=int, envvar="RAG_PORT", show_default=True, help="Port (env RAG_PORT).")
 @click.option("--auth", default=None, envvar="RAG_AUTH", help="user:password to require a login (env RAG_AUTH).")
+@llm_options
 @friendly_errors
-def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
+def serve(index: Path | None, host: str, port: int, auth: str | None, **llm: Any) -> None:
     """Start the web chat (Gradio) on http://HOST:PORT.
 
     It binds to 127.0.0.1 unless told otherwise; bound elsewhere, give --auth user:password
@@ -366,6 +367,7 @@ def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
     Examples:
       rag serve
       RAG_AUTH=alice:s3cret rag serve --host 0.0.0.0 --port 8080
+      rag serve --llm ollama --llm-model llama3.2     # the page then offers both answerers
     """
     from ui.app import ChatUI
 
@@ -377,7 +379,7 @@ def serve(index: Path | None, host: str, port: int, auth: str | None) -> None:
         credentials = (user, password)
     elif host not in ("127.0.0.1", "localhost", "::1"):
         _stderr().print(f"[yellow]Warning:[/yellow] serving on {host} without a login: set RAG_AUTH=user:password")
-    pipeline = _pipeline(index)
+    pipeline = _pipeline(index, **_llm_overrides(llm))
     if pipeline.store.count():
         _ = pipeline.embedder  # load the model now rather than at the first question
     else:
@@ -423,9 +425,15 @@ def evaluate() -> None:
 )
 @click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop per metric.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@llm_options
 @friendly_errors
 def eval_run(
-    suites: tuple[Path, ...], report_dir: Path | None, baseline: Path | None, tolerance: float, as_json: bool
+    suites: tuple[Path, ...],
+    report_dir: Path | None,
+    baseline: Path | None,
+    tolerance: float,
+    as_json: bool,
+    **llm: Any,
 ) -> None:
     """Run evaluation suites (all shipped ones when none is named) and print a summary.
 
@@ -433,6 +441,7 @@ def eval_run(
     pipeline as `rag ask`, then scored: faithfulness (the share of the answer's sentences that the
     judge finds supported by the cited passages), citation precision and recall, correctness
     against the key facts, abstention accuracy, retrieval recall@k and MRR, latency.
+    With --llm, the answers are a language model's, after the guards (`rag ask --help`).
     """
     from rich.progress import Progress
     from rich.table import Table
@@ -446,7 +455,7 @@ def eval_run(
             baseline_summary = json.loads(baseline.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise RagError(f"--baseline {baseline}: not a readable summary.json ({exc})") from exc
-    settings = Settings.from_env()
+    settings = Settings.from_env(**_llm_overrides(llm))
     with Progress(console=_stderr(), transient=True) as bar:
         tasks: dict[str, Any] = {}
 

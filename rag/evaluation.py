@@ -81,6 +81,8 @@ class CaseResult:
     recall_at_k: float | None = None
     mrr: float | None = None
     judge_reasons: list[str] = field(default_factory=list)
+    backend: str = "extractive"  # what wrote the answer shown (a fallback shows "extractive")
+    notice: str = ""
 
     @property
     def failed(self) -> bool:
@@ -149,6 +151,8 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Em
         citations=[c.to_json() for c in answer.citations],
         latency_s=round(latency, 4),
         abstention_accuracy=float(answer.abstained != case.answerable),
+        backend=answer.backend,
+        notice=answer.notice,
     )
     if case.sources:
         names = [Path(h.source).name for h in answer.hits[:k]]
@@ -191,17 +195,8 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Em
 
 
 def _claims(answer: Answer) -> list[tuple[str, list[int]]]:
-    """The answer's sentences with the citation numbers that follow each."""
-    import re
-
-    claims = []
-    for match in re.finditer(r"(.+?)((?:\s*\[\d+\])+)(?=\s|$)|(.+?)$", answer.text.strip()):
-        if match.group(1):
-            numbers = [int(n) for n in re.findall(r"\d+", match.group(2))]
-            claims.append((match.group(1).strip(), numbers))
-        elif match.group(3) and match.group(3).strip():
-            claims.append((match.group(3).strip(), []))
-    return claims
+    """The sentences the answer shows (dropped ones are not shown), with the citations of each."""
+    return [(s.text, list(s.citations)) for s in answer.sentences if not s.dropped]
 
 
 def summarize(results: Sequence[CaseResult], skipped: Sequence[str]) -> dict[str, Any]:
@@ -268,7 +263,10 @@ def run_suites(
                 results.append(score_case(suite.name, case, answer, latency, judge, settings.top_k))
                 if progress:
                     progress(suite.name, done, len(suite.cases))
-    return results, summarize(results, skipped)
+    summary = summarize(results, skipped)
+    summary["answerer"] = settings.llm
+    summary["fallbacks"] = sum(1 for r in results if r.notice and r.backend != settings.llm)
+    return results, summary
 
 
 def shipped_suites() -> list[Path]:
