@@ -481,6 +481,12 @@ def eval_run(
         from rich.console import Console
 
         Console().print(table)
+        if "fallbacks" in summary:
+            click.echo(
+                f"{summary['answerer']}: {summary['generated_supported']} of {summary['generated_sentences']} "
+                f"generated sentences supported; {summary['fallbacks']} of {summary['cases']} answers fell back "
+                "to the extractive answerer"
+            )
     if report_dir:
         console.print(f"Report: {report_dir / 'report.html'}", highlight=False)
     if not summary["cases"]:

@@ -83,6 +83,8 @@ class CaseResult:
     judge_reasons: list[str] = field(default_factory=list)
     backend: str = "extractive"  # what wrote the answer shown (a fallback shows "extractive")
     notice: str = ""
+    generated_sentences: int = 0  # what an LLM wrote, shown or not, and how much of it held
+    generated_supported: int = 0
 
     @property
     def failed(self) -> bool:
@@ -154,6 +156,9 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Em
         backend=answer.backend,
         notice=answer.notice,
     )
+    written = answer.rejected or (answer.sentences if answer.backend != "extractive" else ())
+    result.generated_sentences = len(written)
+    result.generated_supported = sum(s.supported for s in written)
     if case.sources:
         names = [Path(h.source).name for h in answer.hits[:k]]
         ranks = [names.index(s) + 1 for s in case.sources if s in names]
@@ -265,7 +270,10 @@ def run_suites(
                     progress(suite.name, done, len(suite.cases))
     summary = summarize(results, skipped)
     summary["answerer"] = settings.llm
-    summary["fallbacks"] = sum(1 for r in results if r.notice and r.backend != settings.llm)
+    if settings.llm != "extractive":
+        summary["fallbacks"] = sum(1 for r in results if r.backend != settings.llm)
+        summary["generated_sentences"] = sum(r.generated_sentences for r in results)
+        summary["generated_supported"] = sum(r.generated_supported for r in results)
     return results, summary
 
 

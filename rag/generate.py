@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.answer import ExtractiveAnswerer, final_answer
 from rag.embedder import Embedder
@@ -57,6 +57,10 @@ class _Draft:
     citations: dict[int, Citation] = field(default_factory=dict)  # passage number -> citation
     removed: int = 0
     abstained: bool = False
+
+
+class _BackendFailure(Exception):
+    """The LLM backend failed while answering; the text is the one-line notice."""
 
 
 class _MemoEmbedder:
@@ -153,10 +157,9 @@ class GenerativeAnswerer:
         system, user = answer_prompt(question, hits, language, history, limit)
         messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
         text, done, complete = "", 0, True
-        deadline = time.monotonic() + self.settings.llm_timeout
         try:
-            for chunk in self.llm.stream_chat(messages):
-                text += chunk.delta or ""
+            for delta in self._deltas(messages):
+                text += delta
                 sentences = split_generated(text)
                 for sentence in sentences[done : len(sentences) - 1]:  # the last one may still grow
                     checked = self._check(sentence, draft)
@@ -166,10 +169,8 @@ class GenerativeAnswerer:
                 if draft.abstained or len(draft.checked) >= limit:
                     complete = False
                     break
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the answer took longer than {self.settings.llm_timeout:g} s")
-        except Exception as exc:  # any backend failure becomes a notice and the extractive answer
-            yield self._fallback(draft, describe_failure(self.settings, exc))
+        except _BackendFailure as failure:
+            yield self._fallback(draft, str(failure))
             return
         if complete:
             for sentence in split_generated(text)[done:]:
@@ -177,6 +178,19 @@ class GenerativeAnswerer:
                 if checked is not None:
                     yield checked
         yield self._finish(draft, text, language)
+
+    def _deltas(self, messages: list[Any]) -> Iterator[str]:
+        """The model's text as it streams; any failure of the backend, or a stream that outlasts
+        the timeout, becomes a _BackendFailure whose text is the notice."""
+        try:
+            llm = self.llm  # loading a GGUF file is not counted against the timeout
+            deadline = time.monotonic() + self.settings.llm_timeout
+            for chunk in llm.stream_chat(messages):
+                yield chunk.delta or ""
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the answer took longer than {self.settings.llm_timeout:g} s")
+        except Exception as exc:  # client libraries raise their own types; describe_failure sorts them
+            raise _BackendFailure(describe_failure(self.settings, exc)) from exc
 
     # --- guards ------------------------------------------------------------------------------
     def _check(self, raw: str, draft: _Draft) -> AnswerSentence | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from rag import cli, evaluation
 from rag.evaluation import Case, compare, load_suite, run_suites, score_case, summarize
 from rag.judge import EmbeddedJudge
 from rag.pipeline import build_pipeline
-from rag.types import Answer, Citation, Hit
+from rag.types import Answer, AnswerSentence, Citation, Hit
 from tests.conftest import ARTICLE_FR, FakeEmbedder
 from tests.test_judge import ConstantEmbedder
 
@@ -27,7 +28,13 @@ def _answer(text: str, quotes: list[str], abstained: bool = False) -> Answer:
         )
         for n, q in enumerate(quotes, 1)
     )
-    return Answer("q", text, abstained, citations, (hit,))
+    # The sentences as an answerer would list them: each with the [n] that follow it.
+    sentences = tuple(
+        AnswerSentence(m.group(1).strip(), tuple(int(n) for n in re.findall(r"\d+", m.group(2))), True, 1.0)
+        for m in re.finditer(r"(.+?)((?:\s*\[\d+\])+|$)(?=\s|$)", text.strip())
+        if m.group(1).strip() and not abstained
+    )
+    return Answer("q", text, abstained, citations, (hit,), sentences=sentences)
 
 
 @pytest.fixture
@@ -209,3 +216,14 @@ def test_empty_answer_scores_zero_with_a_reason(judge):
     case = Case("e", "Combien ?", "fr", True)
     result = score_case("s", case, _answer("", []), 0.1, judge, 5)
     assert result.faithfulness == 0.0 and "no sentence to check" in result.judge_reasons[0]
+
+
+def test_suites_with_an_llm_count_what_it_wrote_and_the_fallbacks(fake_models, settings, tmp_path, scripted):
+    scripted("Le secteur emploie près de 13 millions de personnes en Europe [1]. Tesla a licencié 42 ingénieurs [1].")
+    results, summary = run_suites([_suite(tmp_path)], settings.with_(llm="scripted"))
+    jobs, tokyo = results
+    assert jobs.backend == "scripted" and (jobs.generated_sentences, jobs.generated_supported) == (2, 1)
+    assert jobs.faithfulness == 0.5  # the marked sentence is shown, so it counts against faithfulness
+    assert summary["answerer"] == "scripted" and summary["generated_sentences"] >= 2
+    assert summary["fallbacks"] == sum(r.backend != "scripted" for r in results)
+    assert tokyo.question.startswith("Quel temps")
