@@ -55,6 +55,17 @@ def llm_options(func: F) -> F:
     return func
 
 
+def judge_option(func: F) -> F:
+    return click.option(
+        "--judge",
+        "judge_name",
+        type=click.Choice(["embedded", "llm"]),
+        default=None,
+        help="Faithfulness judge (env RAG_JUDGE): embedded (default, no LLM) or llm (claims then verdicts "
+        "by the --llm backend).",
+    )(func)
+
+
 def _llm_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {name: kwargs.pop(name) for name in ("llm", "llm_model", "llm_base_url", "llm_api_key", "llm_timeout")}
 
@@ -425,6 +436,7 @@ def evaluate() -> None:
 )
 @click.option("--tolerance", type=float, default=0.02, show_default=True, help="Allowed drop per metric.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@judge_option
 @llm_options
 @friendly_errors
 def eval_run(
@@ -433,6 +445,7 @@ def eval_run(
     baseline: Path | None,
     tolerance: float,
     as_json: bool,
+    judge_name: str | None,
     **llm: Any,
 ) -> None:
     """Run evaluation suites (all shipped ones when none is named) and print a summary.
@@ -441,7 +454,8 @@ def eval_run(
     pipeline as `rag ask`, then scored: faithfulness (the share of the answer's sentences that the
     judge finds supported by the cited passages), citation precision and recall, correctness
     against the key facts, abstention accuracy, retrieval recall@k and MRR, latency.
-    With --llm, the answers are a language model's, after the guards (`rag ask --help`).
+    With --llm, the answers are a language model's, after the guards (`rag ask --help`); with
+    --judge llm, that model also judges faithfulness (claims, then a verdict each, as RAGAS does).
     """
     from rich.progress import Progress
     from rich.table import Table
@@ -455,7 +469,7 @@ def eval_run(
             baseline_summary = json.loads(baseline.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise RagError(f"--baseline {baseline}: not a readable summary.json ({exc})") from exc
-    settings = Settings.from_env(**_llm_overrides(llm))
+    settings = Settings.from_env(judge=judge_name, **_llm_overrides(llm))
     with Progress(console=_stderr(), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
@@ -507,9 +521,14 @@ def eval_run(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write one {score, supported} line per input line.",
 )
+@click.option("--limit", type=click.IntRange(1), default=None, help="Judge only the first N valid lines.")
+@judge_option
+@llm_options
 @friendly_errors
-def eval_judge(file: Path, as_json: bool, scores_out: Path | None) -> None:
-    """Score the embedded faithfulness judge on FILE, a JSONL of labelled answers.
+def eval_judge(
+    file: Path, as_json: bool, scores_out: Path | None, limit: int | None, judge_name: str | None, **llm: Any
+) -> None:
+    """Score a faithfulness judge (the embedded one by default) on FILE, a JSONL of labelled answers.
 
     Each line: {"question", "contexts": [...], "answer", "label"}, label 1 when the answer is
     supported by the contexts, 0 when not. Prints accuracy, balanced accuracy, AUROC, the share
@@ -520,17 +539,20 @@ def eval_judge(file: Path, as_json: bool, scores_out: Path | None) -> None:
     Examples:
       rag eval judge eval/judge/halueval_val.jsonl
       rag eval judge mine.jsonl --json --scores-out scores.jsonl
+      rag eval judge eval/judge/halueval_val.jsonl --judge llm --llm ollama --llm-model llama3.2 --limit 200
     """
     from rich.progress import Progress
 
-    from rag.judge import EmbeddedJudge
+    from rag.judge import make_judge
     from rag.judging import judge_file
 
-    pipeline = _pipeline(None)
-    judge = EmbeddedJudge(pipeline.embedder)
+    pipeline = _pipeline(None, judge=judge_name, **_llm_overrides(llm))
+    judge = make_judge(pipeline.settings, pipeline.embedder)
     with Progress(console=_stderr(), transient=True) as bar:
-        task = bar.add_task("Judging", total=None)
-        verdicts, summary = judge_file(file, judge, lambda done, total: bar.update(task, completed=done, total=total))
+        task = bar.add_task(f"Judging ({judge.name})", total=None)
+        verdicts, summary = judge_file(
+            file, judge, lambda done, total: bar.update(task, completed=done, total=total), limit=limit
+        )
     if scores_out:
         with scores_out.open("w", encoding="utf-8") as out:
             for verdict in verdicts:
@@ -548,7 +570,11 @@ def eval_judge(file: Path, as_json: bool, scores_out: Path | None) -> None:
             f"AUROC              {summary['auroc']:.3f}\n"
             f"pairs ranked right {summary['pairs_ranked_right']:.3f} of {summary['pairs']}\n"
             f"threshold          {summary['threshold']:.3f}"
-            f" (across languages {summary['threshold_cross_language']:.3f})"
+            + (
+                f" (across languages {summary['threshold_cross_language']:.3f})"
+                if "threshold_cross_language" in summary
+                else ""
+            )
         )
     if not summary["cases"]:
         raise RagError(f"{file}: no valid line to judge")

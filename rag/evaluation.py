@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.judge import EmbeddedJudge, JudgeCase, fold
+from rag.judge import Judge, JudgeCase, fold, make_judge
 from rag.metrics import percentile
 from rag.pipeline import Pipeline, build_pipeline
 from rag.settings import Settings
@@ -141,7 +141,7 @@ def load_suite(path: Path) -> Suite:
     return suite
 
 
-def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: EmbeddedJudge, k: int) -> CaseResult:
+def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Judge, k: int) -> CaseResult:
     """Every metric of one answered case."""
     result = CaseResult(
         suite=suite,
@@ -256,7 +256,7 @@ def run_suites(
             report = pipeline.ingest([suite.corpus])
             skipped.extend(f"{suite.name}: corpus file {f.source}: {f.error}" for f in report.failed)
             embedder = pipeline.embedder
-            judge = EmbeddedJudge(embedder)
+            judge = make_judge(settings, embedder)
             for done, case in enumerate(suite.cases, 1):
                 started = time.perf_counter()
                 try:
@@ -270,6 +270,7 @@ def run_suites(
                     progress(suite.name, done, len(suite.cases))
     summary = summarize(results, skipped)
     summary["answerer"] = settings.llm
+    summary["judge"] = settings.judge
     if settings.llm != "extractive":
         summary["fallbacks"] = sum(1 for r in results if r.backend != settings.llm)
         summary["generated_sentences"] = sum(r.generated_sentences for r in results)

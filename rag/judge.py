@@ -25,11 +25,13 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rag.embedder import Embedder
+from rag.errors import SettingsError
 from rag.readers import detect_language
 from rag.sentences import split_sentences
+from rag.settings import Settings
 
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
 FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
@@ -150,6 +152,33 @@ def _names(text: str) -> dict[str, str]:
     return names
 
 
+class Judge(Protocol):
+    """Is an answer supported by the passages it was given? Picked by name (RAG_JUDGE)."""
+
+    name: str
+
+    def judge(self, question: str, contexts: Sequence[str], answer: str) -> Verdict: ...
+
+    def judge_many(self, cases: Sequence[JudgeCase]) -> list[Verdict]: ...
+
+    def thresholds(self) -> dict[str, float]: ...
+
+
+def make_judge(settings: Settings, embedder: Embedder) -> Judge:
+    """The embedded judge (default), or the LLM judge over the configured LLM backend."""
+    embedded = EmbeddedJudge(embedder)
+    if settings.judge == "embedded":
+        return embedded
+    if settings.judge != "llm":
+        raise SettingsError(f"Unknown judge {settings.judge!r} (RAG_JUDGE); valid: embedded, llm")
+    if settings.llm == "extractive":
+        raise SettingsError("The LLM judge needs an LLM backend: set RAG_LLM (or --llm), see `rag ask --help`")
+    from rag.llm import make_llm
+    from rag.llm_judge import LLMJudge
+
+    return LLMJudge(make_llm(settings), settings, embedded)
+
+
 class EmbeddedJudge:
     """Scores claims against passages with e5 and word evidence; see the module docstring."""
 
@@ -161,6 +190,9 @@ class EmbeddedJudge:
         self.same_language = LogisticModel.from_json(data["same_language"])
         self.cross_language = LogisticModel.from_json(data["cross_language"])
         self._stopwords = _stopwords()
+
+    def thresholds(self) -> dict[str, float]:
+        return {"threshold": self.same_language.threshold, "threshold_cross_language": self.cross_language.threshold}
 
     def judge(self, question: str, contexts: Sequence[str], answer: str) -> Verdict:
         return self.judge_many([JudgeCase(question, tuple(contexts), answer)])[0]

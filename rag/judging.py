@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.judge import EmbeddedJudge, JudgeCase, Verdict
+from rag.judge import Judge, JudgeCase, Verdict
 from rag.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
 
 
@@ -52,10 +52,13 @@ def read_labelled(path: Path) -> LabelledCases:
 
 
 def judge_file(
-    path: Path, judge: EmbeddedJudge, progress: Callable[[int, int], None] | None = None, batch: int = 64
+    path: Path, judge: Judge, progress: Callable[[int, int], None] | None = None, limit: int | None = None
 ) -> tuple[list[Verdict], dict[str, Any]]:
-    """Verdicts for every valid line, in order, and the judge's figures against the labels."""
+    """Verdicts for every valid line (the first `limit`), in order, and the judge's figures."""
     data = read_labelled(path)
+    if limit is not None:
+        data.cases, data.labels = data.cases[:limit], data.labels[:limit]
+    batch = 64 if judge.name == "embedded" else 1  # an LLM judge answers one case at a time
     verdicts: list[Verdict] = []
     for start in range(0, len(data.cases), batch):
         verdicts.extend(judge.judge_many(data.cases[start : start + batch]))
@@ -74,7 +77,7 @@ def judge_file(
         "auroc": auroc(scores, data.labels),
         "pairs_ranked_right": pairs,
         "pairs": n_pairs,
-        "threshold": judge.same_language.threshold,
-        "threshold_cross_language": judge.cross_language.threshold,
+        "judge": judge.name,
+        **judge.thresholds(),
     }
     return verdicts, summary

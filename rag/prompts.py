@@ -55,3 +55,29 @@ def answer_prompt(
 def chatml(system: str, user: str) -> str:
     """The ChatML text for models whose template must be applied by hand (SmolLM2, Qwen...)."""
     return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
+
+
+# The LLM judge (rag/llm_judge.py), after RAGAS's faithfulness: claims first, then a verdict each.
+CLAIMS_SYSTEM = "You split answers into short, self-contained factual claims. You never add information."
+
+CLAIMS_USER = """Question: {question}
+Answer: {answer}
+
+Rewrite the answer as a list of short, self-contained factual claims (replace pronouns by what they refer to).
+Write one claim per line, each starting with "- ". Write nothing else."""
+
+VERDICTS_SYSTEM = (
+    "You check claims against a context, strictly: a claim is supported only if the context states it "
+    "or it follows directly from the context. Knowledge from outside the context does not count."
+)
+
+VERDICTS_USER = """Context:
+{context}
+
+Claims:
+{claims}
+
+For each claim, write one line: its number, then "yes" if the context supports it or "no" if it does not.
+Example:
+1. yes
+2. no"""

@@ -55,6 +55,8 @@ class Settings:
     # What happens to a generated sentence its cited passages don't support: "mark" or "drop".
     unsupported: str = "mark"
     max_answer_sentences: int = 2
+    # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
+    judge: str = "embedded"
     # Calibrated on PIAF (eval/README.md): the best answer unit must be at least this close to
     # the question (e5 cosine), or the answerer abstains; lower by the margin across languages.
     min_sentence_score: float = 0.845

@@ -9,6 +9,7 @@ import unicodedata
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -146,11 +147,11 @@ def write_samples(folder: Path) -> dict[str, Path]:
 class ScriptedLLM:
     """Builds a llama-index LLM that streams a fixed reply (deterministic), for the guard tests.
 
-    `reply` is the text, or an exception to raise; `delay` sleeps between words (for timeouts).
-    Every prompt it receives is kept in `prompts`.
+    `reply` is the text, a function of the prompt that returns it, or an exception to raise;
+    `delay` sleeps between words (for timeouts). Every prompt it receives is kept in `prompts`.
     """
 
-    def __new__(cls, reply: str | BaseException, delay: float = 0.0):  # type: ignore[misc]
+    def __new__(cls, reply: Any, delay: float = 0.0):  # type: ignore[misc]
         import time
 
         from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
@@ -172,8 +173,9 @@ class ScriptedLLM:
                 self.prompts.append(prompt)
                 if isinstance(reply, BaseException):
                     raise reply
+                full = reply(prompt) if callable(reply) else reply
                 text = ""
-                for word in reply.split(" "):
+                for word in full.split(" "):
                     if delay:
                         time.sleep(delay)
                     delta = word if not text else " " + word
@@ -188,7 +190,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
     """`scripted(reply)` registers a backend named "scripted" that answers `reply`; returns the LLM."""
     from rag import llm as llm_module
 
-    def register(reply: str | BaseException, delay: float = 0.0):
+    def register(reply: Any, delay: float = 0.0):
         fake = ScriptedLLM(reply, delay)
         backend = llm_module.Backend("scripted", "none", "llama_index.core", lambda settings: fake)
         monkeypatch.setitem(llm_module.BACKENDS, "scripted", backend)

@@ -145,7 +145,7 @@ def fake_models(monkeypatch, settings):
         "build_pipeline",
         lambda s, embedder=None: build_pipeline(s.with_(min_sentence_score=0.3), embedder=embedder or FakeEmbedder()),
     )
-    monkeypatch.setattr(evaluation, "EmbeddedJudge", lambda embedder: EmbeddedJudge(ConstantEmbedder()))
+    monkeypatch.setattr(evaluation, "make_judge", lambda settings, embedder: EmbeddedJudge(ConstantEmbedder()))
     monkeypatch.setattr(cli.Settings, "from_env", classmethod(lambda cls, *a, **k: settings))
 
 

@@ -242,3 +242,19 @@ def test_missing_and_corrupt_gguf(real_pipeline, tmp_path):
     corrupt.write_bytes(b"GGUF not really a model" * 10)
     answer = _failure(_with(real_pipeline, llm="llamacpp", llm_model=str(corrupt)))
     assert "llamacpp: could not load" in answer.notice
+
+
+def test_llm_judge_through_a_real_server(real_pipeline, llama_server):
+    """The RAGAS-style judge with SmolLM2 behind llama.cpp's server: it runs end to end on labelled
+    HaluEval lines and every verdict is a score in [0, 1] (its accuracy is measured, not asserted)."""
+    from rag.judge import make_judge
+    from rag.judging import judge_file
+    from tests.conftest import REPO
+
+    settings = real_pipeline.settings.with_(
+        llm="openai-like", llm_base_url=llama_server, llm_model="smollm2-135m", judge="llm"
+    )
+    judge = make_judge(settings, real_pipeline.embedder)
+    verdicts, summary = judge_file(REPO / "eval" / "judge" / "halueval_val.jsonl", judge, limit=6)
+    assert summary["judge"] == "llm" and summary["cases"] == 6 and len(verdicts) == 6
+    assert all(0.0 <= v.score <= 1.0 for v in verdicts)
