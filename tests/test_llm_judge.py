@@ -72,7 +72,8 @@ def test_empty_answer_and_missing_contexts(settings):
 
 
 def test_backend_failure_is_one_line(settings):
-    judge = LLMJudge(ScriptedLLM(ConnectionError("refused")), settings.with_(llm="ollama"), EmbeddedJudge(FakeEmbedder()))
+    fallback = EmbeddedJudge(FakeEmbedder())
+    judge = LLMJudge(ScriptedLLM(ConnectionError("refused")), settings.with_(llm="ollama"), fallback)
     with pytest.raises(Exception, match="LLM judge: ollama: cannot reach the server"):
         judge.judge(QUESTION, [CONTEXT], ANSWER)
 
