@@ -68,6 +68,15 @@ def fake_pipeline(settings: Settings) -> Pipeline:
     return build_pipeline(settings, embedder=FakeEmbedder())
 
 
+@pytest.fixture
+def indexed(fake_pipeline: Pipeline, tmp_path: Path) -> Pipeline:
+    """The fake pipeline over two short French articles (cars, and fishing)."""
+    (tmp_path / "voitures.txt").write_text(ARTICLE_FR)
+    (tmp_path / "peche.txt").write_text("Les pêcheurs bretons protestent contre les quotas de thon.")
+    fake_pipeline.ingest([tmp_path])
+    return fake_pipeline
+
+
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the real bundled model, over a fresh persistent index of the demo corpus."""

@@ -4,14 +4,6 @@ from rag.errors import RagError
 from tests.conftest import ARTICLE_FR
 
 
-@pytest.fixture
-def indexed(fake_pipeline, tmp_path):
-    (tmp_path / "voitures.txt").write_text(ARTICLE_FR)
-    (tmp_path / "peche.txt").write_text("Les pêcheurs bretons protestent contre les quotas de thon.")
-    fake_pipeline.ingest([tmp_path])
-    return fake_pipeline
-
-
 def test_answer_quotes_passages_and_every_citation_is_real(indexed):
     answer = indexed.ask("Combien de personnes le secteur automobile emploie-t-il en Europe ?")
     assert not answer.abstained

@@ -7,19 +7,10 @@ import pytest
 from rag.answer import final_answer
 from rag.generate import parse_citations, split_generated
 from rag.types import Answer, AnswerSentence
-from tests.conftest import ARTICLE_FR
 
 QUESTION = "Combien de personnes le secteur automobile emploie-t-il en Europe ?"
 SUPPORTED = "Le secteur emploie près de 13 millions de personnes en Europe"
 INVENTED = "Tesla a licencié 42 ingénieurs à Munich"
-
-
-@pytest.fixture
-def indexed(fake_pipeline, tmp_path):
-    (tmp_path / "voitures.txt").write_text(ARTICLE_FR)
-    (tmp_path / "peche.txt").write_text("Les pêcheurs bretons protestent contre les quotas de thon en Atlantique.")
-    fake_pipeline.ingest([tmp_path])
-    return fake_pipeline
 
 
 def _passage_of(answer, needle):

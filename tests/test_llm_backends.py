@@ -190,11 +190,24 @@ def test_unreachable_server(real_pipeline):
     assert answer.notice.startswith(f"openai-like ({url}, model m)") and "cannot reach the server" in answer.notice
 
 
-def test_wrong_model_name(real_pipeline, stub):
+@pytest.mark.parametrize(
+    ("fault", "settings", "expected"),
+    [
+        ("notfound", {"llm_model": "nope"}, "does not know this model: check RAG_LLM_MODEL"),
+        ("unauthorized", {"llm_api_key": "bad-key"}, "refused the API key: check RAG_LLM_API_KEY"),
+        ("hang", {"llm_timeout": 1.5}, "no answer within 1.5 s"),
+        ("empty", {}, "returned an empty answer"),
+    ],
+)
+def test_openai_like_server_failures(real_pipeline, stub, fault, settings, expected):
+    """A wrong model name, a refused key, a server that never answers, an empty answer."""
     _require("llama_index.llms.openai_like")
-    url = stub.url("notfound") + "/v1"
-    answer = _failure(_with(real_pipeline, llm="openai-like", llm_base_url=url, llm_model="nope"))
-    assert "does not know this model: check RAG_LLM_MODEL" in answer.notice
+    url = stub.url(fault) + "/v1"
+    start = time.monotonic()
+    answer = _failure(_with(real_pipeline, **{"llm": "openai-like", "llm_base_url": url, "llm_model": "m", **settings}))
+    assert time.monotonic() - start < 15
+    assert answer.notice.startswith("openai-like (") and expected in answer.notice
+    assert "bad-key" not in answer.notice  # a key is never shown
 
 
 def test_wrong_model_name_on_ollama(real_pipeline, stub):
@@ -203,35 +216,11 @@ def test_wrong_model_name_on_ollama(real_pipeline, stub):
     assert answer.notice.startswith("ollama") and "does not know this model" in answer.notice
 
 
-def test_refused_api_key(real_pipeline, stub):
-    _require("llama_index.llms.openai_like")
-    url = stub.url("unauthorized") + "/v1"
-    answer = _failure(_with(real_pipeline, llm="openai-like", llm_base_url=url, llm_model="m", llm_api_key="bad"))
-    assert "refused the API key: check RAG_LLM_API_KEY" in answer.notice
-    assert "bad" not in answer.notice  # the key itself is never shown
-
-
 def test_missing_mistral_key(real_pipeline, monkeypatch):
     _require("llama_index.llms.mistralai")
     monkeypatch.delenv("MISTRAL_API_KEY", raising=False)
     answer = _failure(_with(real_pipeline, llm="mistral"))
     assert answer.notice.startswith("mistral: no API key: set RAG_LLM_API_KEY")
-
-
-def test_timeout(real_pipeline, stub):
-    _require("llama_index.llms.openai_like")
-    url = stub.url("hang") + "/v1"
-    start = time.monotonic()
-    answer = _failure(_with(real_pipeline, llm="openai-like", llm_base_url=url, llm_model="m", llm_timeout=1.5))
-    assert time.monotonic() - start < 15
-    assert "no answer within 1.5 s" in answer.notice
-
-
-def test_empty_answer(real_pipeline, stub):
-    _require("llama_index.llms.openai_like")
-    url = stub.url("empty") + "/v1"
-    answer = _failure(_with(real_pipeline, llm="openai-like", llm_base_url=url, llm_model="m"))
-    assert "returned an empty answer" in answer.notice
 
 
 def test_missing_and_corrupt_gguf(real_pipeline, tmp_path):

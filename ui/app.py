@@ -132,11 +132,6 @@ class ChatUI:
         return "<h4>Sources</h4>" + "".join(blocks)
 
     # --- chat ------------------------------------------------------------------------------
-    def ask(
-        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
-    ) -> Answer:
-        return final_answer(self.ask_stream(question, top_k, history, backend))
-
     def ask_stream(
         self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
     ) -> Iterator[AnswerSentence | Answer]:
@@ -194,7 +189,7 @@ class ChatUI:
         import gradio as gr
 
         try:
-            answer = self.ask(question)
+            answer = final_answer(self.ask_stream(question))
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
         return answer.to_json()
