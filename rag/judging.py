@@ -80,4 +80,8 @@ def judge_file(
         "judge": judge.name,
         **judge.thresholds(),
     }
+    if judge.name == "llm":  # how often the model's reply could not be read (the embedded judge decided)
+        from rag.llm_judge import UNREADABLE
+
+        summary["unreadable"] = sum(UNREADABLE in v.reasons for v in verdicts)
     return verdicts, summary

@@ -28,6 +28,7 @@ _CITATION = re.compile(r"\s*\[\d+\]")
 _LISTED = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
 _VERDICT = re.compile(r"^\s*(?:claim\s*)?(\d+)\s*[.):\-]?\s*\W*\s*(yes|no|oui|non)\b", re.IGNORECASE | re.MULTILINE)
 MAX_CLAIMS = 8
+UNREADABLE = "the LLM's verdicts were unreadable: embedded judge used"
 
 
 class LLMJudge:
@@ -61,7 +62,7 @@ class LLMJudge:
         verdicts = self.verdicts(contexts, claims)
         if verdicts is None:
             verdict = self.fallback.judge(case.question, contexts, answer)
-            note = "the LLM's verdicts were unreadable: embedded judge used"
+            note = UNREADABLE
             return replace(verdict, reasons=(*verdict.reasons, note))
         pairs = list(zip(claims, verdicts, strict=True))
         reasons = tuple(f"not supported: {claim}" for claim, ok in pairs if not ok)

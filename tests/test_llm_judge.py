@@ -102,3 +102,4 @@ def test_eval_judge_command_with_the_llm_judge(settings, scripted, tmp_path, mon
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["judge"] == "llm" and summary["cases"] == 2 and summary["threshold"] == 1.0
+    assert summary["unreadable"] == 0
