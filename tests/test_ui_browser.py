@@ -216,6 +216,10 @@ def test_generated_answer_in_the_browser_is_checked(served_index, browser):
         chat = page.locator("#chat")
         checked = chat.locator(".unsupported").count() + chat.locator(".notice").count()
         assert checked >= 1 or chat.locator("a.cite").count() >= 1
+        fold = chat.locator("details summary")
+        if fold.count():  # the rejected answer: each sentence shown as unsupported
+            fold.first.click()
+            assert chat.locator("details .unsupported").first.is_visible()
         page.screenshot(path=str(SCREENSHOTS / "chat-llm.png"))
         # Back to the extractive answerer from the menu: quotes, no notice.
         page.locator("#backend input").click()
