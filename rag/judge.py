@@ -38,6 +38,7 @@ FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_mi
 FEATURES_CROSS_LANGUAGE = ("gain", "numbers_missing", "names_missing")
 _CITATION = re.compile(r"\s*\[\d+\]")
 _GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
+_BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _NAME = re.compile(r"(?<![\w'’])[A-ZÀ-ÖØ-Þ][\w'’-]+")
 
@@ -245,6 +246,8 @@ class EmbeddedJudge:
             parts = [s.text for s in split_sentences(answer, min_chars=1)] or ([answer] if answer else [])
             context_language = detect_language(" ".join(passages)) if passages else ""
             for part in parts:
+                if _BARE_POLAR.match(part) and case.question.strip():
+                    part = case.question.strip()  # a bare "yes" or "no" asserts what the question asks
                 cross = len(part.split()) >= 4 and detect_language(part) != context_language
                 claims.append(_Claim(i, part, cross))
         texts: dict[str, int] = {}

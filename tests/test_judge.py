@@ -132,3 +132,14 @@ def test_a_sentence_quoted_from_the_passage_is_supported(judge):
     assert verdict.score == 1.0 and verdict.supported
     short = judge.judge("Qui examine ?", [PASSAGE], "Mistral AI")  # a bare span is left to the model
     assert short.score < 1.0
+
+
+def test_a_bare_yes_or_no_is_judged_as_the_statement_of_the_question():
+    judge = EmbeddedJudge(ConstantEmbedder())
+    question = "Are both Tim McIlrath and Spike Slawson American punk rock musicians?"
+    passages = ["Tim McIlrath is an American punk rock musician. Spike Slawson is an American punk rock musician."]
+    verdict = judge.judge(question, passages, "Yes.")
+    assert verdict.claims[0][0] == question
+    elsewhere = judge.judge(question, ["The weather in Tokyo is mild in spring, says the agency."], "yes")
+    assert verdict.score > elsewhere.score
+    assert judge.judge(question, passages, "Oui").claims[0][0] == question
