@@ -13,8 +13,9 @@ probability of being supported:
 
 When the claim and the passages are in different languages the word features say nothing, so a
 second model, fitted on gain, numbers and names only, decides. A claim of four words or more
-quoted word for word from a passage is supported, whatever the model says. An answer is as
-supported as its least supported claim.
+quoted word for word from a passage is supported, whatever the model says; a bare "yes" or "no"
+is judged as the statement its question makes. An answer is as supported as its least supported
+claim.
 """
 
 from __future__ import annotations
