@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 _CITATION_GROUP = re.compile(r"\[\s*(?:passages?\s*)?(\d+(?:\s*(?:[,;]|-|–|and|et)\s*\d+)*)\s*\]", re.IGNORECASE)
 # "sentence. [1]" -> "sentence [1]." so that citations stay with the sentence they follow.
 _CITATIONS_AFTER_STOP = re.compile(r"([.!?…])((?:\s*\[[^\]\n]{1,20}\])+)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _NO_ANSWER = re.compile(r"NO[_ ]ANSWER", re.IGNORECASE)
 UNSUPPORTED_MARK = "⚠"
 
@@ -103,7 +104,7 @@ def parse_citations(sentence: str, passages: int) -> tuple[str, tuple[int, ...],
                     numbers.append(n)
             else:
                 invalid += 1
-    bare = _CITATION_GROUP.sub("", sentence)
+    bare = _CONTROL.sub("", _CITATION_GROUP.sub("", sentence))  # no terminal escapes from a model
     bare = re.sub(r"\s+([.,;:!?…])", r"\1", " ".join(bare.split())).strip()
     return bare, tuple(numbers), invalid
 

@@ -24,6 +24,7 @@ def test_parse_citations_keeps_valid_numbers_and_counts_the_others():
     assert parse_citations("A [1-3].", 5) == ("A.", (1, 2, 3), 0)
     assert parse_citations("A [7] [0] [2].", 3) == ("A.", (2,), 2)
     assert parse_citations("No citation here.", 3) == ("No citation here.", (), 0)
+    assert parse_citations("Rouge \x1b[31m vif [1].", 3) == ("Rouge [31m vif.", (1,), 0)
 
 
 def test_split_generated_keeps_citations_with_their_sentence():
