@@ -132,7 +132,8 @@ def main() -> None:
 
     Every command works on the index in .rag/ (or --index DIR, or env RAG_INDEX). Other settings
     are read from RAG_* environment variables: RAG_EMBED_MODEL, RAG_TOP_K, RAG_CHROMA_URL
-    (a Chroma server instead of the embedded store), RAG_MODEL_CACHE...
+    (a Chroma server instead of the embedded store), RAG_LLM (a language model writes the
+    answers, each sentence checked: see `rag ask --help`), RAG_MODEL_CACHE...
     """
 
 
