@@ -97,22 +97,7 @@ class ExtractiveAnswerer:
         if not ranked or ranked[0].score < self.threshold(language, ranked[0].hit):
             return Answer(question, abstain_message(language), True, (), tuple(hits))
         best = ranked[0]
-        citations = tuple(
-            Citation(
-                n=n,
-                doc_id=best.hit.doc_id,
-                chunk_id=best.hit.chunk_id,
-                title=best.hit.title,
-                source=best.hit.source,
-                date=best.hit.date,
-                quote=best.hit.text[a:b],
-                passage=best.hit.text,
-                quote_start=a,
-                quote_end=b,
-                doc_start=best.hit.start,
-            )
-            for n, (a, b) in enumerate(best.spans, 1)
-        )
+        citations = tuple(Citation.of(n, best.hit, a, b) for n, (a, b) in enumerate(best.spans, 1))
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         # Each sentence is a verbatim quote of the passage it cites: supported by construction.
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True, 1.0) for c in citations)

@@ -231,7 +231,7 @@ class GenerativeAnswerer:
         import numpy as np
 
         hit = draft.hits[passage - 1]
-        spans = split_sentences(hit.text, min_chars=3) or []
+        spans = split_sentences(hit.text, min_chars=3)
         a, b = (spans[0].start, spans[0].end) if spans else (0, len(hit.text))
         if len(spans) > 1:
             vectors = np.asarray(self.memo.embed_passages([sentence, *(s.text for s in spans)]), dtype=np.float32)
@@ -239,19 +239,7 @@ class GenerativeAnswerer:
             best = spans[int(np.argmax(vectors[1:] @ vectors[0]))]
             a, b = best.start, best.end
         n = len(draft.citations) + 1
-        draft.citations[passage] = Citation(
-            n=n,
-            doc_id=hit.doc_id,
-            chunk_id=hit.chunk_id,
-            title=hit.title,
-            source=hit.source,
-            date=hit.date,
-            quote=hit.text[a:b],
-            passage=hit.text,
-            quote_start=a,
-            quote_end=b,
-            doc_start=hit.start,
-        )
+        draft.citations[passage] = Citation.of(n, hit, a, b)
         return n
 
     def _finish(self, draft: _Draft, text: str, language: str) -> Answer:

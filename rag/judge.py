@@ -126,6 +126,11 @@ class _Claim:
     reasons: list[str] = field(default_factory=list)
 
 
+def strip_citations(answer: str | None) -> str:
+    """The answer without its [n] marks: what the judges check."""
+    return _CITATION.sub("", answer or "").strip()
+
+
 def fold(text: str) -> str:
     """Lower case without accents, so that "Européenne" and "europeenne" compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
@@ -243,7 +248,7 @@ class EmbeddedJudge:
         for i, case in enumerate(cases):
             passages = [_GLUED_SENTENCES.sub(". ", p) for p in case.contexts if p and p.strip()]
             sentences.append([s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages)
-            answer = _CITATION.sub("", case.answer or "").strip()
+            answer = strip_citations(case.answer)
             parts = [s.text for s in split_sentences(answer, min_chars=1)] or ([answer] if answer else [])
             context_language = detect_language(" ".join(passages)) if passages else ""
             for part in parts:

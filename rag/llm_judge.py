@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag.judge import EmbeddedJudge, JudgeCase, Verdict, content_words
+from rag.judge import EmbeddedJudge, JudgeCase, Verdict, content_words, strip_citations
 from rag.llm import describe_failure
 from rag.prompts import CLAIMS_SYSTEM, CLAIMS_USER, VERDICTS_SYSTEM, VERDICTS_USER
 from rag.sentences import split_sentences
@@ -24,7 +24,6 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
 
-_CITATION = re.compile(r"\s*\[\d+\]")
 _LISTED = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$", re.MULTILINE)
 _VERDICT = re.compile(r"^\s*(?:claim\s*)?(\d+)\s*[.):\-]?\s*\W*\s*(yes|no|oui|non)\b", re.IGNORECASE | re.MULTILINE)
 MAX_CLAIMS = 8
@@ -52,7 +51,7 @@ class LLMJudge:
         return [self._judge(case) for case in cases]
 
     def _judge(self, case: JudgeCase) -> Verdict:
-        answer = _CITATION.sub("", case.answer or "").strip()
+        answer = strip_citations(case.answer)
         contexts = [c for c in case.contexts if c and c.strip()]
         if not answer:
             return Verdict(0.0, False, ("the answer is empty",))

@@ -77,6 +77,23 @@ class Citation:
     quote_end: int
     doc_start: int
 
+    @classmethod
+    def of(cls, n: int, hit: Hit, start: int, end: int) -> Citation:
+        """Citation n: the span hit.text[start:end] of a retrieved passage."""
+        return cls(
+            n=n,
+            doc_id=hit.doc_id,
+            chunk_id=hit.chunk_id,
+            title=hit.title,
+            source=hit.source,
+            date=hit.date,
+            quote=hit.text[start:end],
+            passage=hit.text,
+            quote_start=start,
+            quote_end=end,
+            doc_start=hit.start,
+        )
+
     def to_json(self) -> dict[str, object]:
         return {
             "n": self.n,
