@@ -500,7 +500,7 @@ def eval_run(
             click.echo(
                 f"{summary['answerer']}: {summary['generated_supported']} of {summary['generated_sentences']} "
                 f"generated sentences supported; {summary['fallbacks']} of {summary['cases']} answers fell back "
-                "to the extractive answerer"
+                f"to the extractive answerer ({summary['backend_failures']} because the backend failed to answer)"
             )
     if report_dir:
         console.print(f"Report: {report_dir / 'report.html'}", highlight=False)

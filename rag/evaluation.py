@@ -83,6 +83,7 @@ class CaseResult:
     judge_reasons: list[str] = field(default_factory=list)
     backend: str = "extractive"  # what wrote the answer shown (a fallback shows "extractive")
     notice: str = ""
+    fallback: str = ""  # why the extractive answer replaced the model's (Answer.fallback)
     generated_sentences: int = 0  # what an LLM wrote, shown or not, and how much of it held
     generated_supported: int = 0
 
@@ -155,6 +156,7 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         abstention_accuracy=float(answer.abstained != case.answerable),
         backend=answer.backend,
         notice=answer.notice,
+        fallback=answer.fallback,
     )
     written = answer.rejected or (answer.sentences if answer.backend != "extractive" else ())
     result.generated_sentences = len(written)
@@ -273,6 +275,7 @@ def run_suites(
     summary["judge"] = settings.judge
     if settings.llm != "extractive":
         summary["fallbacks"] = sum(1 for r in results if r.backend != settings.llm)
+        summary["backend_failures"] = sum(1 for r in results if r.fallback == "failed")
         summary["generated_sentences"] = sum(r.generated_sentences for r in results)
         summary["generated_supported"] = sum(r.generated_supported for r in results)
     return results, summary

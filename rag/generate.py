@@ -171,7 +171,7 @@ class GenerativeAnswerer:
                     complete = False
                     break
         except _BackendFailure as failure:
-            yield self._fallback(draft, str(failure))
+            yield self._fallback(draft, str(failure), "failed")
             return
         if complete:
             for sentence in split_generated(text)[done:]:
@@ -247,12 +247,13 @@ class GenerativeAnswerer:
             message = abstain_message(language)
             return Answer(draft.question, message, True, (), draft.hits, self.name, removed_citations=draft.removed)
         if not text.strip():
-            return self._fallback(draft, f"{self._describe()} returned an empty answer: check RAG_LLM_MODEL")
+            return self._fallback(draft, f"{self._describe()} returned an empty answer: check RAG_LLM_MODEL", "empty")
         if not any(s.supported for s in draft.kept):
             return self._fallback(
                 draft,
                 f"{self._describe()}: no sentence of its answer is supported by the passages it cites, "
                 "so the extractive answer is shown instead",
+                "unsupported",
             )
         dropped = sum(1 for s in draft.checked if s.dropped)
         notice = ""
@@ -272,9 +273,11 @@ class GenerativeAnswerer:
             draft.removed,
         )
 
-    def _fallback(self, draft: _Draft, notice: str) -> Answer:
+    def _fallback(self, draft: _Draft, notice: str, why: str) -> Answer:
         fallback = self.extractive.answer(draft.question, draft.hits)
-        return replace(fallback, notice=notice, removed_citations=draft.removed, rejected=tuple(draft.checked))
+        return replace(
+            fallback, notice=notice, removed_citations=draft.removed, rejected=tuple(draft.checked), fallback=why
+        )
 
     def _describe(self) -> str:
         return get_backend(self.name).describe(self.settings)

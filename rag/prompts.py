@@ -52,11 +52,6 @@ def answer_prompt(
     return system, user
 
 
-def chatml(system: str, user: str) -> str:
-    """The ChatML text for models whose template must be applied by hand (SmolLM2, Qwen...)."""
-    return f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
-
-
 # The LLM judge (rag/llm_judge.py), after RAGAS's faithfulness: claims first, then a verdict each.
 CLAIMS_SYSTEM = "You split answers into short, self-contained factual claims. You never add information."
 

@@ -141,7 +141,8 @@ class Answer:
     `backend` names what wrote it ("extractive" or an LLM backend); `notice` says, in one line,
     what went wrong when a generated answer could not be used as is; `removed_citations` counts
     the citations to passages that were not given, which the guards removed; `rejected` keeps
-    the generated sentences an extractive fallback replaced, so the user can see why.
+    the generated sentences an extractive fallback replaced, so the user can see why, and
+    `fallback` says why it replaced them.
     """
 
     question: str
@@ -154,6 +155,10 @@ class Answer:
     notice: str = ""
     removed_citations: int = 0
     rejected: tuple[AnswerSentence, ...] = ()  # what a model wrote, when the fallback replaced it
+    # Why the extractive answer replaced a generated one: "failed" (the backend failed to run:
+    # unreachable, crashed, timed out...), "empty" (it wrote nothing) or "unsupported" (nothing
+    # it wrote held); empty when no fallback happened.
+    fallback: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The `rag ask --json` object; an abstention adds the closest passages."""
@@ -169,6 +174,8 @@ class Answer:
             data["removed_citations"] = self.removed_citations
         if self.notice:
             data["notice"] = self.notice
+        if self.fallback:
+            data["fallback"] = self.fallback
         if self.rejected:
             data["rejected_sentences"] = [s.to_json() for s in self.rejected]
         if self.abstained:

@@ -201,7 +201,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
 
     def register(reply: Any, delay: float = 0.0):
         fake = ScriptedLLM(reply, delay)
-        backend = llm_module.Backend("scripted", "none", "llama_index.core", lambda settings: fake)
+        backend = llm_module.Backend("scripted", "none", ("llama_index.core",), lambda settings: fake)
         monkeypatch.setitem(llm_module.BACKENDS, "scripted", backend)
         return fake
 

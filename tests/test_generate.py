@@ -148,16 +148,14 @@ def test_follow_up_sends_the_earlier_question_to_the_model(indexed, scripted):
 
 
 def test_missing_extra_names_the_install_command(indexed, monkeypatch):
-    import builtins
+    import importlib.util
 
-    real_import = builtins.__import__
+    real_find_spec = importlib.util.find_spec
 
     def no_ollama(name, *args, **kwargs):
-        if name.startswith("llama_index.llms.ollama"):
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
+        return None if name.startswith("llama_index.llms.ollama") else real_find_spec(name, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "__import__", no_ollama)
+    monkeypatch.setattr(importlib.util, "find_spec", no_ollama)
     pipeline = type(indexed)(indexed.settings.with_(llm="ollama", llm_model="llama3.2"), indexed.embedder)
     answer = pipeline.ask(QUESTION)
     assert 'pip install -e ".[ollama]"' in answer.notice and "13 millions" in answer.text

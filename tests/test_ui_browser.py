@@ -42,12 +42,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving(index: Path, env: dict[str, str]) -> Iterator[str]:
-    """Run `rag serve` on a free port until the block ends; yields its URL."""
+def _serving(index: Path, env: dict[str, str], pids: list[int] | None = None) -> Iterator[str]:
+    """Run `rag serve` on a free port until the block ends; yields its URL (and appends the
+    server's process id to `pids` when given)."""
     port = _free_port()
     log_path = index.parent / f"serve-{port}.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen([RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        if pids is not None:
+            pids.append(proc.pid)
         url = f"http://127.0.0.1:{port}/"
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -197,16 +200,20 @@ def test_login_required_when_auth_is_set(served_index):
         assert client.predict("why is the EU looking at Mistral?", api_name="/ask")["abstained"] is False
 
 
+def _require_llamacpp() -> None:
+    from rag.llm import BACKENDS, installed
+
+    if not all(installed(m) for m in BACKENDS["llamacpp"].modules):
+        if os.environ.get("RAG_REQUIRE_LLM_TESTS") == "1":
+            pytest.fail("the llamacpp extra is not installed, and RAG_REQUIRE_LLM_TESTS=1")
+        pytest.skip("the llamacpp extra is not installed")
+
+
 @pytest.mark.llm
 def test_generated_answer_in_the_browser_is_checked(served_index, browser):
     """With RAG_LLM=llamacpp (the bundled SmolLM2-135M), whatever the model writes is shown checked:
     unsupported sentences marked, or the notice and the quoted answer."""
-    try:
-        __import__("llama_index.llms.llama_cpp")
-    except ImportError:
-        if os.environ.get("RAG_REQUIRE_LLM_TESTS") == "1":
-            raise
-        pytest.skip("the llamacpp extra is not installed")
+    _require_llamacpp()
     index, env = served_index
     with _serving(index, {**env, "RAG_LLM": "llamacpp"}) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -229,3 +236,52 @@ def test_generated_answer_in_the_browser_is_checked(served_index, browser):
         last.locator("a.cite").first.wait_for(timeout=90_000)
         assert last.locator(".notice").count() == 0 and last.locator(".unsupported").count() == 0
         page.close()
+
+
+def _model_process(parent: int) -> int:
+    """The llama.cpp server process that `rag serve` (pid `parent`) runs for the llamacpp backend."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == parent and b"llama_cpp.server" in cmdline:
+            return int(stat.parent.name)
+    raise AssertionError(f"rag serve ({parent}) runs no llama.cpp server")
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.mark.llm
+def test_model_process_crash_does_not_take_the_app_down(served_index):
+    """The llama.cpp process dies with SIGSEGV while the app is answering with it: that answer
+    comes back with a notice and the quoted answer, and `rag serve` goes on answering with a new
+    model process."""
+    from gradio_client import Client
+
+    _require_llamacpp()
+    index, env = served_index
+    pids: list[int] = []
+    with _serving(index, {**env, "RAG_LLM": "llamacpp"}, pids) as url:
+        client = Client(url, verbose=False)
+        first = client.predict("why is the EU looking at Mistral?", api_name="/ask")
+        assert first.get("fallback") != "failed", first.get("notice")
+        model = _model_process(pids[0])
+        idle = _cpu_ticks(model)
+        job = client.submit("Pourquoi la Commission européenne s'intéresse-t-elle à Mistral AI ?", api_name="/ask")
+        deadline = time.monotonic() + 60
+        while _cpu_ticks(model) < idle + 3:  # the model is reading the passages
+            assert time.monotonic() < deadline, "the model process never started working"
+            time.sleep(0.01)
+        os.kill(model, 11)  # SIGSEGV
+        crashed = job.result(timeout=120)
+        assert crashed["fallback"] == "failed" and "crashed (SIGSEGV)" in crashed["notice"]
+        assert crashed["backend"] == "extractive" and crashed["citations"]
+        after = client.predict("How much has Microsoft invested in OpenAI?", api_name="/ask")
+        assert after.get("fallback") != "failed", after.get("notice")
+        assert _model_process(pids[0]) != model
+        urllib.request.urlopen(url, timeout=5)
