@@ -492,6 +492,11 @@ def eval_run(
         for metric in METRICS:
             value = summary[metric]
             table.add_row(metric, "n/a" if value is None else f"{value:.3f}", str(summary[f"{metric}_cases"]))
+        for name in ("false_abstentions", "unanswerable_abstained"):
+            if summary.get(name) is not None:
+                table.add_row(name.replace("_", " "), f"{summary[name]:.3f}", "")
+        for pair, value in summary.get("answered_by_languages", {}).items():
+            table.add_row(f"answered, {pair}", f"{value:.3f}", "")
         table.add_row("latency p50 / p95 (s)", f"{summary['latency_p50_s']} / {summary['latency_p95_s']}", "")
         from rich.console import Console
 

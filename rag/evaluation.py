@@ -9,8 +9,10 @@ the suite file) and says where its data comes from; every other line is a case:
      "facts": [["Commission"], ["enquête", "inquiry"]]}
 
 `sources` (file names of the documents that answer) and `facts` (each a list of alternative
-spellings, one of which the answer must contain) are optional. The corpus is ingested into a
-temporary index, so a suite never touches the user's own.
+spellings, one of which the answer must contain) are optional; `article_language` (the language
+of the source documents) splits the summary by question and article language ("en->fr").
+A case is *answered* right when the answer holds every fact and cites one of its sources. The
+corpus is ingested into a temporary index, so a suite never touches the user's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from rag.types import Answer
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "eval" / "suites"
 METRICS = (
+    "answered",
     "faithfulness",
     "citation_precision",
     "citation_recall",
@@ -50,6 +53,12 @@ class Case:
     answerable: bool
     sources: tuple[str, ...] = ()
     facts: tuple[tuple[str, ...], ...] = ()
+    article_language: str = ""
+
+    @property
+    def languages(self) -> str:
+        """ "en->fr" for an English question about a French article; "" when not given."""
+        return f"{self.language}->{self.article_language}" if self.language and self.article_language else ""
 
 
 @dataclass
@@ -73,6 +82,8 @@ class CaseResult:
     abstained: bool
     citations: list[dict[str, Any]]
     latency_s: float
+    languages: str = ""  # "en->fr": question -> article language, when the suite says
+    answered: float | None = None  # 1 when every fact is in the answer and a source is cited
     faithfulness: float | None = None
     citation_precision: float | None = None
     citation_recall: float | None = None
@@ -130,6 +141,7 @@ def load_suite(path: Path) -> Suite:
                     answerable=bool(row.get("answerable", True)),
                     sources=tuple(str(s) for s in row.get("sources", [])),
                     facts=facts,
+                    article_language=str(row.get("article_language", "")),
                 )
             )
             seen.add(case_id)
@@ -154,6 +166,7 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         citations=[c.to_json() for c in answer.citations],
         latency_s=round(latency, 4),
         abstention_accuracy=float(answer.abstained != case.answerable),
+        languages=case.languages,
         backend=answer.backend,
         notice=answer.notice,
         fallback=answer.fallback,
@@ -166,11 +179,16 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         ranks = [names.index(s) + 1 for s in case.sources if s in names]
         result.recall_at_k = float(bool(ranks))
         result.mrr = 1.0 / min(ranks) if ranks else 0.0
+    if case.answerable and case.facts and case.sources:
+        result.answered = 0.0
     if answer.abstained:
         return result
     if case.facts:
         text = fold(answer.text)
         result.correctness = sum(any(fold(alt) in text for alt in fact) for fact in case.facts) / len(case.facts)
+        if result.answered is not None:
+            cited = {Path(c.source).name for c in answer.citations}
+            result.answered = float(result.correctness == 1.0 and bool(cited & set(case.sources)))
     # Faithfulness: each sentence (claim) against all the passages the answer cites; citation
     # precision: each citation against the sentence it is attached to; recall: each sentence has
     # at least one supporting citation.
@@ -213,11 +231,28 @@ def summarize(results: Sequence[CaseResult], skipped: Sequence[str]) -> dict[str
         values = [getattr(r, metric) for r in results if getattr(r, metric) is not None]
         summary[metric] = round(sum(values) / len(values), 4) if values else None
         summary[f"{metric}_cases"] = len(values)
+    answerable = [r for r in results if r.answerable]
+    unanswerable = [r for r in results if not r.answerable]
+    summary["false_abstentions"] = _share(r.abstained for r in answerable)
+    summary["unanswerable_abstained"] = _share(r.abstained for r in unanswerable)
+    pairs = sorted({r.languages for r in results if r.languages})
+    if pairs:
+        summary["answered_by_languages"] = {
+            pair: round(sum(values) / len(values), 4)
+            for pair in pairs
+            if (values := [r.answered for r in results if r.languages == pair and r.answered is not None])
+        }
     latencies = [r.latency_s for r in results]
     for name, q in (("latency_p50_s", 0.5), ("latency_p95_s", 0.95)):
         value = percentile(latencies, q)
         summary[name] = None if value is None else round(value, 4)
     return summary
+
+
+def _share(flags: Iterable[bool]) -> float | None:
+    """The share of true flags, rounded; None when there are none."""
+    values = list(flags)
+    return round(sum(values) / len(values), 4) if values else None
 
 
 def compare(summary: dict[str, Any], baseline: dict[str, Any], tolerance: float) -> list[str]:

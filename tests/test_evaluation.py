@@ -227,3 +227,32 @@ def test_suites_with_an_llm_count_what_it_wrote_and_the_fallbacks(fake_models, s
     assert summary["answerer"] == "scripted" and summary["generated_sentences"] >= 2
     assert summary["fallbacks"] == sum(r.backend != "scripted" for r in results)
     assert tokyo.question.startswith("Quel temps")
+
+
+def test_answered_needs_every_fact_and_the_source_cited_and_is_split_by_languages(judge):
+    quote = "Le secteur emploie près de 13 millions de personnes en Europe."
+    right = Case("r", "How many jobs?", "en", True, ("voitures.txt",), (("13 millions",),), "fr")
+    wrong_source = Case("w", "How many jobs?", "en", True, ("autre.txt",), (("13 millions",),), "fr")
+    missing_fact = Case("m", "Combien ?", "fr", True, ("voitures.txt",), (("13 millions",), ("Bruxelles",)), "fr")
+    unanswerable = Case("u", "Météo ?", "fr", False)
+    answer = _answer(f"{quote} [1]", [quote])
+    results = [score_case("s", c, answer, 0.1, judge, 5) for c in (right, wrong_source, missing_fact)]
+    assert [r.answered for r in results] == [1.0, 0.0, 0.0]
+    abstained = _answer("Les documents ne contiennent pas...", [], abstained=True)
+    results.append(score_case("s", right, abstained, 0.1, judge, 5))  # a false abstention: not answered
+    results.append(score_case("s", unanswerable, abstained, 0.1, judge, 5))
+    assert results[3].answered == 0.0 and results[4].answered is None
+    summary = summarize(results, [])
+    assert summary["answered"] == 0.25 and summary["answered_by_languages"] == {"en->fr": 0.3333, "fr->fr": 0.0}
+    assert summary["false_abstentions"] == 0.25 and summary["unanswerable_abstained"] == 1.0
+
+
+def test_news_suite_loads_with_its_languages_and_on_topic_unanswerables():
+    suite = load_suite(Path(evaluation.SUITES_DIR) / "news.jsonl")
+    assert not suite.skipped and len(suite.cases) >= 150
+    answerable = [c for c in suite.cases if c.answerable]
+    assert {c.languages for c in answerable} == {"en->fr", "fr->fr", "en->en", "fr->en"}
+    assert all(c.sources and c.facts for c in answerable)
+    assert sum(not c.answerable for c in suite.cases) >= 30
+    names = {p.name for p in suite.corpus.glob("*.txt")}
+    assert all(set(c.sources) <= names for c in answerable)  # every source article is in the corpus
