@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rag.answer import ExtractiveAnswerer, ReaderSource, final_answer
+from rag.answer import ExtractiveAnswerer, final_answer
 from rag.embedder import Embedder
 from rag.judge import EmbeddedJudge
 from rag.llm import describe_failure, get_backend, make_llm
@@ -118,13 +118,11 @@ def split_generated(text: str) -> list[str]:
 class GenerativeAnswerer:
     """An LLM writes the answer from the numbered passages; the guards check every sentence."""
 
-    def __init__(
-        self, settings: Settings, embedder: Embedder, llm: LLM | None = None, reader: ReaderSource | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, llm: LLM | None = None) -> None:
         self.settings = settings
         self.name = settings.llm
         self.embedder = embedder
-        self.extractive = ExtractiveAnswerer(settings, embedder, reader)
+        self.extractive = ExtractiveAnswerer(settings, embedder)
         get_backend(settings.llm)  # an unknown name is a settings error, raised now
         if llm is not None:
             self.__dict__["llm"] = llm
@@ -154,12 +152,6 @@ class GenerativeAnswerer:
         # question before it.
         short = len(question.split()) < 5 and history
         language = detect_language(f"{history[-1]} {question}" if short else question)
-        # The reader orders the passages (the best answer first) and, when none answers, the
-        # answer is an abstention without asking the model: a model left to it tends to guess.
-        hits, answerable = self.extractive.rank_passages(question, hits)
-        if not answerable:
-            yield Answer(question, abstain_message(language), True, (), tuple(hits), self.name)
-            return
         draft = _Draft(question, tuple(hits))
         self.memo.clear()
         limit = max(3, self.settings.max_answer_sentences)  # a short answer: stop reading after this

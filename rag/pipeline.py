@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.answer import Answerer, final_answer, make_answerer
 from rag.embedder import Embedder, make_embedder
@@ -15,9 +14,6 @@ from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
-
-if TYPE_CHECKING:
-    from rag.reader import Reader
 
 
 class Pipeline:
@@ -35,13 +31,6 @@ class Pipeline:
         return make_embedder(self.settings)
 
     @cached_property
-    def reader(self) -> Reader:
-        """The trained reader (rag/reader.py), loaded once for every answerer."""
-        from rag.reader import Reader
-
-        return Reader(self.embedder)
-
-    @cached_property
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.settings, self.store, self.embedder)
 
@@ -49,7 +38,7 @@ class Pipeline:
         """The answerer for `backend` ("extractive" or an LLM backend; default: settings.llm)."""
         name = backend or self.settings.llm
         if name not in self._answerers:
-            self._answerers[name] = make_answerer(self.settings.with_(llm=name), self.embedder, lambda: self.reader)
+            self._answerers[name] = make_answerer(self.settings.with_(llm=name), self.embedder)
         return self._answerers[name]
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:

@@ -57,10 +57,7 @@ class Settings:
     max_answer_sentences: int = 2
     # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
     judge: str = "embedded"
-    # Who picks the quoted sentences and decides to abstain: the "trained" reader (rag/reader.py,
-    # its model and thresholds in rag/reader.json) or the earlier e5 "cosine" scorer.
-    reader: str = "trained"
-    # Cosine scorer only, calibrated on PIAF: the best answer unit must be at least this close to
+    # Calibrated on PIAF (eval/README.md): the best answer unit must be at least this close to
     # the question (e5 cosine), or the answerer abstains; lower by the margin across languages.
     min_sentence_score: float = 0.845
     cross_lingual_margin: float = 0.03

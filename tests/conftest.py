@@ -60,8 +60,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    # The fake embedder with the cosine scorer: deterministic; the trained reader has tests of its own.
-    return Settings.from_env(index=tmp_path / "index", embed_model="fake", reader="cosine", min_sentence_score=0.3)
+    return Settings.from_env(index=tmp_path / "index", embed_model="fake", min_sentence_score=0.3)
 
 
 @pytest.fixture
