@@ -85,25 +85,28 @@ def _llamacpp(settings: Settings) -> LLM:
     if not path.is_file():
         raise LLMError(f"llamacpp: no GGUF file at {path}: check RAG_LLM_MODEL (a path to a .gguf file)")
     server = server_for(path, settings.llm_context_window)
-    llm = _managed_llm_class()(
-        model=MODEL_ALIAS,
-        api_base=server.url,
-        api_key="no-key",
-        is_chat_model=True,
-        context_window=settings.llm_context_window,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        timeout=settings.llm_timeout,
-        max_retries=0,
-    )
+    llm = _managed_llm_class()(model=MODEL_ALIAS, api_base=server.url, api_key="no-key", **_openai_options(settings))
     llm.attach(server, f"llamacpp ({path.name})")
     return llm
 
 
+def _openai_options(settings: Settings) -> dict[str, Any]:
+    """What an OpenAI-compatible client takes from the settings (no retries: a failure is a notice)."""
+    return {
+        "is_chat_model": True,
+        "context_window": settings.llm_context_window,
+        "max_tokens": settings.llm_max_tokens,
+        "temperature": settings.llm_temperature,
+        "timeout": settings.llm_timeout,
+        "max_retries": 0,
+    }
+
+
 @functools.cache
 def _managed_llm_class() -> type:
-    """An OpenAI-compatible client that starts its llama.cpp server before each call and tells a
-    crash of that server apart from other failures. Defined on first use (llama-index is heavy)."""
+    """An OpenAI-compatible client that starts its llama.cpp server before each chat (the calls the
+    answerer and the LLM judge make) and tells a crash of that server apart from other failures.
+    Defined on first use (llama-index is heavy)."""
     from llama_index.llms.openai_like import OpenAILike
     from pydantic import PrivateAttr
 
@@ -140,22 +143,15 @@ def _managed_llm_class() -> type:
 
         def stream_chat(self, messages: Any, **kwargs: Any) -> Any:
             self._ensure()
-            stream = super().stream_chat(messages, **kwargs)
+            parent = super().stream_chat
 
             def checked() -> Any:
                 try:
-                    yield from stream
+                    yield from parent(messages, **kwargs)
                 except Exception as exc:
                     raise self._crash(exc) from exc
 
             return checked()
-
-        def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> Any:
-            self._ensure()
-            try:
-                return super().complete(prompt, formatted, **kwargs)
-            except Exception as exc:
-                raise self._crash(exc) from exc
 
     return ManagedLlamaServerLLM
 
@@ -167,12 +163,7 @@ def _openai_like(settings: Settings) -> LLM:
         model=_require(settings, "llm_model", "the model name the server serves"),
         api_base=_require(settings, "llm_base_url", "http://localhost:8000/v1"),
         api_key=settings.llm_api_key or "no-key",
-        is_chat_model=True,
-        context_window=settings.llm_context_window,
-        max_tokens=settings.llm_max_tokens,
-        temperature=settings.llm_temperature,
-        timeout=settings.llm_timeout,
-        max_retries=0,
+        **_openai_options(settings),
     )
 
 
