@@ -8,8 +8,8 @@ server. When that process dies, the question being answered gets the extractive 
 one-line notice, and the next question starts a new process.
 
 One server per GGUF file and context size is shared by everything in this process (the
-answerer and the LLM judge), so a model is loaded once; servers are stopped at exit and, on
-Linux, when their parent dies.
+answerer and the LLM judge), so a model is loaded once; servers are stopped at exit, and end
+by themselves when their parent dies.
 """
 
 from __future__ import annotations
@@ -42,14 +42,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask Linux to end the child when its parent dies, so a killed `rag serve` leaves no orphan."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+# The child runs llama_cpp.server with a watchdog thread that ends it once its parent is gone, so
+# a killed `rag serve` leaves no orphan holding the model's memory. (Linux's PR_SET_PDEATHSIG
+# would fire when the *thread* that started the child ends: a web server's worker threads do.)
+_SERVE_WITH_WATCHDOG = """
+import os, runpy, sys, threading, time
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(1)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv = ["llama_cpp.server", *sys.argv[1:]]
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
 
 
 def describe_exit(code: int) -> str:
@@ -103,7 +109,7 @@ class LlamaServer:
             return self.url
 
     def _start(self) -> None:
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model)]
+        command = [sys.executable, "-c", _SERVE_WITH_WATCHDOG, "--model", str(self.model)]
         command += ["--model_alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", str(self.port)]
         command += ["--n_ctx", str(self.context_window), "--n_threads", str(self.threads), "--verbose", "False"]
         with self.log.open("ab") as log:
@@ -112,7 +118,6 @@ class LlamaServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:

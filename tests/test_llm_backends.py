@@ -296,3 +296,31 @@ def test_llm_judge_through_a_real_server(real_pipeline, llama_server):
     verdicts, summary = judge_file(REPO / "eval" / "judge" / "halueval_val.jsonl", judge, limit=6)
     assert summary["judge"] == "llm" and summary["cases"] == 6 and len(verdicts) == 6
     assert all(0.0 <= v.score <= 1.0 for v in verdicts)
+
+
+def test_model_process_ends_when_its_parent_is_killed(gguf, tmp_path):
+    """A `rag` process killed with SIGKILL (no atexit) leaves no llama.cpp server behind."""
+    _require("llama_cpp.server.app")
+    script = (
+        "import sys; from pathlib import Path; from rag.llm_server import server_for; "
+        "s = server_for(Path(sys.argv[1]), 2048); s.ensure(); print(s.process.pid, flush=True); "
+        "import time; time.sleep(600)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script, str(gguf)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # the model process runs
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{child}").exists() and "zombie" not in _state(child):
+        assert time.monotonic() < deadline, "the model process outlived its parent"
+        time.sleep(0.2)
+
+
+def _state(pid: int) -> str:
+    try:
+        return "zombie" if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" else "alive"
+    except OSError:
+        return "gone"
