@@ -25,7 +25,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.types import Answer, AnswerSentence
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, proc_stat
 from tests.llm_stub import LLMStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -314,13 +314,6 @@ def test_model_process_ends_when_its_parent_is_killed(gguf, tmp_path):
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 20
-    while Path(f"/proc/{child}").exists() and "zombie" not in _state(child):
+    while (fields := proc_stat(child)) is not None and fields[0] != "Z":  # gone, or a zombie: ended
         assert time.monotonic() < deadline, "the model process outlived its parent"
         time.sleep(0.2)
-
-
-def _state(pid: int) -> str:
-    try:
-        return "zombie" if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z" else "alive"
-    except OSError:
-        return "gone"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, REPO
+from tests.conftest import CORPUS, REPO, proc_stat
 
 pytestmark = pytest.mark.slow
 
@@ -240,19 +240,21 @@ def test_generated_answer_in_the_browser_is_checked(served_index, browser):
 
 def _model_process(parent: int) -> int:
     """The llama.cpp server process that `rag serve` (pid `parent`) runs for the llamacpp backend."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for folder in Path("/proc").glob("[0-9]*"):
+        fields = proc_stat(int(folder.name))
+        if fields is None or int(fields[1]) != parent:
+            continue
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
+            if b"llama_cpp.server" in (folder / "cmdline").read_bytes():
+                return int(folder.name)
         except OSError:
             continue
-        if int(fields[1]) == parent and b"llama_cpp.server" in cmdline:
-            return int(stat.parent.name)
     raise AssertionError(f"rag serve ({parent}) runs no llama.cpp server")
 
 
 def _cpu_ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = proc_stat(pid)
+    assert fields is not None, f"process {pid} is gone"
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
