@@ -461,7 +461,8 @@ def eval_run(
     from rich.progress import Progress
     from rich.table import Table
 
-    from rag.evaluation import METRICS, compare, run_suites, shipped_suites, write_report
+    from rag.evaluation import METRICS, compare, run_suites, shipped_suites
+    from rag.report import write_report
 
     paths = list(suites) or shipped_suites()
     baseline_summary = None
@@ -549,8 +550,8 @@ def eval_judge(
     """
     from rich.progress import Progress
 
-    from rag.judge import make_judge
     from rag.judging import judge_file
+    from rag.pipeline import make_judge
 
     pipeline = _pipeline(None, judge=judge_name, **_llm_overrides(llm))
     judge = make_judge(pipeline.settings, pipeline.embedder)

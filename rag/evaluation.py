@@ -21,14 +21,14 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.judge import Judge, JudgeCase, fold, make_judge
+from rag.judge import Judge, JudgeCase, fold
 from rag.metrics import percentile
-from rag.pipeline import Pipeline, build_pipeline
+from rag.pipeline import Pipeline, build_pipeline, make_judge
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -318,15 +318,3 @@ def run_suites(
 
 def shipped_suites() -> list[Path]:
     return sorted(SUITES_DIR.glob("*.jsonl"))
-
-
-def write_report(results: Sequence[CaseResult], summary: dict[str, Any], folder: Path) -> None:
-    """results.jsonl, summary.json and a self-contained report.html."""
-    from rag.report import render_html
-
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
-        for result in results:
-            out.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / "report.html").write_text(render_html(results, summary), encoding="utf-8")

@@ -29,10 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.embedder import Embedder
-from rag.errors import SettingsError
 from rag.readers import detect_language
 from rag.sentences import split_sentences
-from rag.settings import Settings
 
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
 FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
@@ -169,21 +167,6 @@ class Judge(Protocol):
     def judge_many(self, cases: Sequence[JudgeCase]) -> list[Verdict]: ...
 
     def thresholds(self) -> dict[str, float]: ...
-
-
-def make_judge(settings: Settings, embedder: Embedder) -> Judge:
-    """The embedded judge (default), or the LLM judge over the configured LLM backend."""
-    embedded = EmbeddedJudge(embedder)
-    if settings.judge == "embedded":
-        return embedded
-    if settings.judge != "llm":
-        raise SettingsError(f"Unknown judge {settings.judge!r} (RAG_JUDGE); valid: embedded, llm")
-    if settings.llm == "extractive":
-        raise SettingsError("The LLM judge needs an LLM backend: set RAG_LLM (or --llm), see `rag ask --help`")
-    from rag.llm import make_llm
-    from rag.llm_judge import LLMJudge
-
-    return LLMJudge(make_llm(settings), settings, embedded)
 
 
 class EmbeddedJudge:

@@ -6,10 +6,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
-from rag.answer import Answerer, final_answer, make_answerer
+from rag.answer import Answerer, ExtractiveAnswerer, final_answer
 from rag.embedder import Embedder, make_embedder
-from rag.errors import RagError
+from rag.errors import RagError, SettingsError
+from rag.generate import GenerativeAnswerer
 from rag.ingest import Progress, ingest
+from rag.judge import EmbeddedJudge, Judge
 from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore
@@ -85,6 +87,28 @@ def _clean_question(question: str) -> str:
     if not question:
         raise RagError("The question is empty: type a question")
     return question[:MAX_QUESTION_CHARS]
+
+
+def make_answerer(settings: Settings, embedder: Embedder) -> Answerer:
+    """The extractive answerer, or the guarded generative one for an LLM backend (RAG_LLM)."""
+    if settings.llm == "extractive":
+        return ExtractiveAnswerer(settings, embedder)
+    return GenerativeAnswerer(settings, embedder)
+
+
+def make_judge(settings: Settings, embedder: Embedder) -> Judge:
+    """The embedded judge (default), or the LLM judge over the configured LLM backend."""
+    embedded = EmbeddedJudge(embedder)
+    if settings.judge == "embedded":
+        return embedded
+    if settings.judge != "llm":
+        raise SettingsError(f"Unknown judge {settings.judge!r} (RAG_JUDGE); valid: embedded, llm")
+    if settings.llm == "extractive":
+        raise SettingsError("The LLM judge needs an LLM backend: set RAG_LLM (or --llm), see `rag ask --help`")
+    from rag.llm import make_llm
+    from rag.llm_judge import LLMJudge
+
+    return LLMJudge(make_llm(settings), settings, embedded)
 
 
 def build_pipeline(settings: Settings | None = None, embedder: Embedder | None = None) -> Pipeline:

@@ -1,9 +1,13 @@
-"""report.html: one self-contained page (inline SVG, no script, no network) for an eval run."""
+"""An eval run on disk: results.jsonl, summary.json and report.html, one self-contained page
+(inline SVG, no script, no network)."""
 
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rag.evaluation import METRICS, CaseResult
@@ -93,3 +97,13 @@ Latency p50 {_cell(p50)} s, p95 {_cell(p95)} s.</p>
 {"<h2>Skipped</h2><ul>" + skipped + "</ul>" if skipped else ""}
 </body></html>
 """
+
+
+def write_report(results: Sequence[CaseResult], summary: dict[str, Any], folder: Path) -> None:
+    """results.jsonl, summary.json and a self-contained report.html."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "results.jsonl").open("w", encoding="utf-8") as out:
+        for result in results:
+            out.write(json.dumps(asdict(result), ensure_ascii=False) + "\n")
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "report.html").write_text(render_html(results, summary), encoding="utf-8")

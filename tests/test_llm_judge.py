@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 from rag import cli
 from rag.errors import SettingsError
-from rag.judge import EmbeddedJudge, make_judge
+from rag.judge import EmbeddedJudge
 from rag.llm_judge import LLMJudge
-from rag.pipeline import build_pipeline
+from rag.pipeline import build_pipeline, make_judge
 from tests.conftest import FakeEmbedder, ScriptedLLM
 
 QUESTION = "Combien de personnes le secteur emploie-t-il ?"
