@@ -1,17 +1,20 @@
 """Answerers: from a question and its retrieved passages to a short answer with citations.
 
 The default answerer is extractive: every sentence of its answer is a sentence of a retrieved
-passage, quoted verbatim with its citation, so it cannot say anything the documents don't.
+passage, chosen by the reader and quoted verbatim with its citation, so it cannot say anything
+the documents don't. The generative answerer (rag/generate.py) builds on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from rag.embedder import Embedder
 from rag.prompts import abstain_message
+from rag.reader import ReaderInput, SentenceScorer, make_scorer
 from rag.readers import detect_language
 from rag.sentences import split_sentences
 from rag.settings import Settings
@@ -32,7 +35,7 @@ class Answerer(Protocol):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One sentence, or two adjacent sentences, of a retrieved passage, scored against the question."""
+    """One sentence, or two adjacent sentences, of a retrieved passage, scored by the reader."""
 
     hit: Hit
     spans: tuple[tuple[int, int], ...]  # offsets of each sentence inside hit.text
@@ -42,62 +45,103 @@ class Candidate:
     def text(self) -> str:
         return " ".join(self.hit.text[a:b] for a, b in self.spans)
 
+    def overlaps(self, other: Candidate) -> bool:
+        return self.hit.doc_id == other.hit.doc_id and bool(
+            {self.hit.start + a for a, _ in self.spans} & {other.hit.start + a for a, _ in other.spans}
+        )
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def reader_inputs(
+    hits: Sequence[Hit], pairs: bool = True
+) -> list[tuple[Hit, tuple[tuple[int, int], ...], ReaderInput]]:
+    """Every distinct sentence of the hits (and, with `pairs`, every two adjacent ones), with
+    the context the reader reads it with. A document's title line is not a candidate: it
+    names the story, it answers nothing, and both readers liked it too much (README)."""
+    seen: set[tuple[str, int]] = set()
+    texts: set[str] = set()
+    units: list[tuple[Hit, tuple[tuple[int, int], ...], ReaderInput]] = []
+    for hit in hits:
+        title = _norm(hit.title)
+        sentences = [s for s in split_sentences(hit.text, min_chars=12) if _norm(s.text) != title]
+        for i, sentence in enumerate(sentences):
+            key = (hit.doc_id, hit.start + sentence.start)  # overlapping chunks repeat sentences
+            text = _norm(sentence.text)
+            if key in seen or text in texts:  # the same sentence in another copy of an article
+                continue
+            seen.add(key)
+            texts.add(text)
+            before = sentences[i - 1].text if i else ""
+            units.append((hit, ((sentence.start, sentence.end),), ReaderInput(sentence.text, hit.title, before)))
+            if pairs and i + 1 < len(sentences):
+                after = sentences[i + 1]
+                joined = ReaderInput(f"{sentence.text} {after.text}", hit.title, before)
+                units.append((hit, ((sentence.start, sentence.end), (after.start, after.end)), joined))
+    return units
+
 
 class ExtractiveAnswerer:
-    """Quotes the passage sentences closest to the question; abstains when none is close enough.
+    """Quotes the passage sentences that answer the question; abstains when none does.
 
-    Candidates are single sentences and pairs of adjacent sentences: a pair wins when it is
-    closer to the question than any single sentence, which keeps a sentence together with the
-    one that gives it its subject ("The Commission... The regulator will examine...").
-    On PIAF this picks a unit containing the answer for 82% of questions, against 71% for
-    single sentences (see eval/README.md).
+    A reader (rag/reader.py: the e5 cosine by default, or a trained cross-encoder) scores each
+    sentence of the retrieved passages, and each pair of adjacent sentences: a pair wins when
+    it scores better than its sentences alone, which keeps a sentence together with the one
+    that gives it its subject ("The Commission... The regulator will examine..."). The best
+    unit is the answer when its score clears the reader's threshold, else the answerer
+    abstains; more units join it when they clear the reader's second threshold (the cosine
+    reader has none: its scores measure topic, and the runner-up is rarely a second answer).
+    Each sentence is quoted verbatim with its citation, so the answer says nothing the
+    articles don't.
     """
 
     name = "extractive"
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder, scorer: SentenceScorer | None = None) -> None:
         self.settings = settings
         self.embedder = embedder
+        if scorer is not None:
+            self.__dict__["scorer"] = scorer
+
+    @cached_property
+    def scorer(self) -> SentenceScorer:
+        return make_scorer(self.settings, self.embedder)
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every distinct sentence and sentence pair of the hits, best first."""
-        import numpy as np
-
-        seen: set[tuple[str, int]] = set()
-        units: list[tuple[Hit, tuple[tuple[int, int], ...]]] = []
-        for hit in hits:
-            sentences = split_sentences(hit.text, min_chars=12)
-            for i, sentence in enumerate(sentences):
-                key = (hit.doc_id, hit.start + sentence.start)  # overlapping chunks repeat sentences
-                if key in seen:
-                    continue
-                seen.add(key)
-                units.append((hit, ((sentence.start, sentence.end),)))
-                if self.settings.max_answer_sentences > 1 and i + 1 < len(sentences):
-                    after = sentences[i + 1]
-                    units.append((hit, ((sentence.start, sentence.end), (after.start, after.end))))
-        if not units:
-            return []
-        texts = [" ".join(hit.text[a:b] for a, b in spans) for hit, spans in units]
-        query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        vectors = np.asarray(self.embedder.embed_passages(texts), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
-        scores = vectors @ query / np.where(norms == 0, 1.0, norms)
-        ranked = [Candidate(hit, spans, float(score)) for (hit, spans), score in zip(units, scores, strict=True)]
+        units = reader_inputs(hits, pairs=self.settings.max_answer_sentences > 1)
+        scores = self.scorer.score(question, [(unit, hit.language) for hit, _, unit in units])
+        ranked = [Candidate(hit, spans, score) for (hit, spans, _), score in zip(units, scores, strict=True)]
         return sorted(ranked, key=lambda c: -c.score)
 
-    def threshold(self, question_language: str, hit: Hit) -> float:
-        """Cross-lingual similarities run lower than same-language ones, so they get a lower bar."""
-        base = self.settings.min_sentence_score
-        return base if question_language == hit.language else base - self.settings.cross_lingual_margin
+    def select(self, ranked: Sequence[Candidate]) -> list[Candidate]:
+        """The answer: the best unit if it clears the threshold, then units that clear the
+        second one and repeat none of its sentences, up to `max_answer_sentences` sentences;
+        none means abstain."""
+        if not ranked or ranked[0].score < self.scorer.threshold:
+            return []
+        chosen = [ranked[0]]
+        room = self.settings.max_answer_sentences - len(ranked[0].spans)
+        for candidate in ranked[1:]:
+            if candidate.score < self.scorer.extra_threshold or room <= 0:
+                break
+            if len(candidate.spans) <= room and not any(candidate.overlaps(c) for c in chosen):
+                chosen.append(candidate)
+                room -= len(candidate.spans)
+        return chosen
 
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()) -> Answer:
-        ranked = self.candidates(question, hits)
-        language = detect_language(question)
-        if not ranked or ranked[0].score < self.threshold(language, ranked[0].hit):
-            return Answer(question, abstain_message(language), True, (), tuple(hits))
-        best = ranked[0]
-        citations = tuple(Citation.of(n, best.hit, a, b) for n, (a, b) in enumerate(best.spans, 1))
+        return self.compose(question, hits, self.candidates(question, hits))
+
+    def compose(self, question: str, hits: Sequence[Hit], ranked: Sequence[Candidate]) -> Answer:
+        """The answer quoting the selected sentences of `ranked` (from `candidates`)."""
+        chosen = self.select(ranked)
+        if not chosen:
+            return Answer(question, abstain_message(detect_language(question)), True, (), tuple(hits))
+        spans = [(c.hit, a, b) for c in chosen for a, b in c.spans]
+        citations = tuple(Citation.of(n, hit, a, b) for n, (hit, a, b) in enumerate(spans, 1))
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         # Each sentence is a verbatim quote of the passage it cites: supported by construction.
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True, 1.0) for c in citations)
@@ -118,12 +162,3 @@ def final_answer(events: Iterable[AnswerSentence | Answer]) -> Answer:
     if not isinstance(answer, Answer):
         raise RuntimeError("an answer stream ended without an Answer")
     return answer
-
-
-def make_answerer(settings: Settings, embedder: Embedder) -> Answerer:
-    """The extractive answerer, or the guarded generative one for an LLM backend (RAG_LLM)."""
-    if settings.llm == "extractive":
-        return ExtractiveAnswerer(settings, embedder)
-    from rag.generate import GenerativeAnswerer
-
-    return GenerativeAnswerer(settings, embedder)

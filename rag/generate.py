@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rag.answer import ExtractiveAnswerer, final_answer
+from rag.answer import Candidate, ExtractiveAnswerer, final_answer
 from rag.embedder import Embedder
 from rag.judge import EmbeddedJudge
 from rag.llm import describe_failure, get_backend, make_llm
@@ -53,6 +53,7 @@ class _Draft:
 
     question: str
     hits: tuple[Hit, ...]
+    ranked: Sequence[Candidate]  # the reader's candidates, best first (for the fallback)
     kept: list[AnswerSentence] = field(default_factory=list)
     checked: list[AnswerSentence] = field(default_factory=list)
     citations: dict[int, Citation] = field(default_factory=dict)  # passage number -> citation
@@ -143,16 +144,21 @@ class GenerativeAnswerer:
         self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
     ) -> Iterator[AnswerSentence | Answer]:
         """Yields each checked sentence as soon as the model has written it, then the Answer."""
-        if not hits:
-            yield self.extractive.answer(question, hits)
+        # The reader reads the passages first: when no sentence answers, the answer is an
+        # abstention without asking the model; otherwise the model sees the passages in the
+        # order of their best sentence, the answering passage first.
+        ranked = self.extractive.candidates(question, hits)
+        if not self.extractive.select(ranked):
+            yield self.extractive.compose(question, hits, ranked)
             return
+        hits = by_reader(hits, ranked)
         from llama_index.core.llms import ChatMessage
 
         # A short follow-up ("Et en Europe ?") says little about its language: read it with the
         # question before it.
         short = len(question.split()) < 5 and history
         language = detect_language(f"{history[-1]} {question}" if short else question)
-        draft = _Draft(question, tuple(hits))
+        draft = _Draft(question, tuple(hits), ranked)
         self.memo.clear()
         limit = max(3, self.settings.max_answer_sentences)  # a short answer: stop reading after this
         system, user = answer_prompt(question, hits, language, history, limit)
@@ -274,13 +280,21 @@ class GenerativeAnswerer:
         )
 
     def _fallback(self, draft: _Draft, notice: str, why: str) -> Answer:
-        fallback = self.extractive.answer(draft.question, draft.hits)
+        fallback = self.extractive.compose(draft.question, draft.hits, draft.ranked)
         return replace(
             fallback, notice=notice, removed_citations=draft.removed, rejected=tuple(draft.checked), fallback=why
         )
 
     def _describe(self) -> str:
         return get_backend(self.name).describe(self.settings)
+
+
+def by_reader(hits: Sequence[Hit], ranked: Sequence[Candidate]) -> list[Hit]:
+    """The hits ordered by the reader's best score among their sentences (`ranked` is best first)."""
+    order: dict[str, int] = {}
+    for candidate in ranked:
+        order.setdefault(candidate.hit.chunk_id, len(order))
+    return sorted(hits, key=lambda hit: order.get(hit.chunk_id, len(order)))
 
 
 def render(sentences: Sequence[AnswerSentence]) -> str:

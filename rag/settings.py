@@ -54,11 +54,17 @@ class Settings:
     llm_context_window: int = 4096
     # What happens to a generated sentence its cited passages don't support: "mark" or "drop".
     unsupported: str = "mark"
-    max_answer_sentences: int = 2
     # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
     judge: str = "embedded"
-    # Calibrated on PIAF (eval/README.md): the best answer unit must be at least this close to
-    # the question (e5 cosine), or the answerer abstains; lower by the margin across languages.
+    # Who picks the answer's sentences: "cosine" (e5 similarity, the default) or
+    # "cross-encoder" (a reader trained by eval/reader/train.py into `reader_dir`; its thresholds
+    # are calibrated with it, in reader.json). README "The reader" has the measurements.
+    reader: str = "cosine"
+    reader_dir: Path = _default_cache() / "reader"
+    max_answer_sentences: int = 3
+    # The cosine reader's bar, calibrated on the PIAF suite: the best sentence must be at
+    # least this close to the question, or the answerer abstains; lower by the margin across
+    # languages.
     min_sentence_score: float = 0.845
     cross_lingual_margin: float = 0.03
     # Ingest limits.
@@ -90,6 +96,10 @@ class Settings:
             )
         if self.unsupported not in {"mark", "drop"}:
             raise SettingsError(f"unsupported must be 'mark' or 'drop' (got {self.unsupported!r})")
+        if self.reader not in {"cross-encoder", "cosine"}:
+            raise SettingsError(f"reader must be 'cross-encoder' or 'cosine' (got {self.reader!r})")
+        if self.max_answer_sentences < 1:
+            raise SettingsError(f"max_answer_sentences must be at least 1 (got {self.max_answer_sentences})")
         if self.llm_timeout <= 0:
             raise SettingsError(f"llm_timeout must be a positive number of seconds (got {self.llm_timeout})")
         if not 0.0 <= self.lexical_weight <= 1.0:

@@ -94,10 +94,27 @@ def test_nothing_supported_falls_back_to_the_extractive_answer(indexed, scripted
 
 def test_no_answer_from_the_model_is_an_abstention(indexed, scripted):
     scripted("NO_ANSWER")
-    answer = indexed.ask("Quel temps fera-t-il à Tokyo demain ?", backend="scripted")
+    answer = indexed.ask(QUESTION, backend="scripted")
     assert answer.abstained and answer.backend == "scripted" and not answer.citations
     assert "ne contiennent pas" in answer.text
     assert answer.to_json()["closest"]
+
+
+def test_the_reader_abstains_before_the_model_is_asked(indexed, scripted):
+    llm = scripted(f"{INVENTED} [1].")
+    answer = indexed.ask("Quel temps fera-t-il à Tokyo demain ?", backend="scripted")
+    assert answer.abstained and not answer.citations and "ne contiennent pas" in answer.text
+    assert llm.prompts == []  # no passage answers: the model is not asked to write from them
+
+
+def test_the_model_reads_the_answering_passage_first(indexed, scripted):
+    llm = scripted(f"{SUPPORTED} [1].")
+    answer = indexed.ask(QUESTION, backend="scripted")
+    assert "13 millions" in answer.hits[0].text  # the reader's best sentence is in passage [1]
+    assert llm.prompts and llm.prompts[0].index("13 millions") < min(
+        llm.prompts[0].find(h.text[:40]) for h in answer.hits[1:]
+    )
+    assert answer.sentences[0].supported and answer.backend == "scripted"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,104 @@
+"""How the reader's two thresholds move the suites' answer figures, without re-running `rag eval`.
+
+    .venv/bin/python eval/reader/sweep.py eval/suites/news.jsonl eval/suites/demo.jsonl
+
+Each suite's corpus is indexed once (kept in ~/.cache/rag/sweep/, updated incrementally), every
+question is retrieved and its candidate sentences scored by the reader once; then each pair of
+thresholds composes the answers as `rag ask` would and is scored as `rag eval` scores
+`answered` (every key fact in the answer and an expected article cited), false abstentions
+and unanswerable questions abstained. `--reader` points at another trained reader folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from rag.answer import Candidate, ExtractiveAnswerer  # noqa: E402
+from rag.evaluation import Case, load_suite  # noqa: E402
+from rag.judge import fold  # noqa: E402
+from rag.pipeline import build_pipeline  # noqa: E402
+from rag.reader import CrossEncoderScorer  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+
+@dataclass
+class Scored:
+    case: Case
+    ranked: list[Candidate]
+
+
+class Fixed:
+    """A scorer whose thresholds the sweep sets."""
+
+    name = "sweep"
+
+    def __init__(self, threshold: float, extra: float) -> None:
+        self.threshold, self.extra_threshold = threshold, extra
+
+
+def answered(case: Case, chosen: list[Candidate]) -> bool:
+    text = fold(" ".join(c.text for c in chosen))
+    facts = all(any(fold(alt) in text for alt in fact) for fact in case.facts)
+    return facts and bool({Path(c.hit.source).name for c in chosen} & set(case.sources))
+
+
+def figures(scored: list[Scored], settings: Settings, threshold: float, extra: float) -> dict[str, float]:
+    answerer = ExtractiveAnswerer(settings, None, Fixed(threshold, extra))  # type: ignore[arg-type]
+    right = abstained_wrongly = abstained_rightly = n_answerable = n_unanswerable = 0
+    by_lang: dict[str, list[int]] = {}
+    for item in scored:
+        chosen = answerer.select(item.ranked)
+        if item.case.answerable and item.case.facts and item.case.sources:
+            n_answerable += 1
+            ok = bool(chosen) and answered(item.case, chosen)
+            right += ok
+            abstained_wrongly += not chosen
+            by_lang.setdefault(item.case.languages or "?", []).append(int(ok))
+        elif not item.case.answerable:
+            n_unanswerable += 1
+            abstained_rightly += not chosen
+    out = {
+        "answered": right / max(1, n_answerable),
+        "false_abstentions": abstained_wrongly / max(1, n_answerable),
+        "unanswerable_abstained": abstained_rightly / max(1, n_unanswerable),
+    }
+    out.update({k: sum(v) / len(v) for k, v in sorted(by_lang.items())})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suites", nargs="+", type=Path)
+    parser.add_argument("--reader", type=Path, default=Settings().reader_dir, help="a trained reader folder")
+    args = parser.parse_args()
+    base = Settings.from_env()
+    for path in args.suites:
+        suite = load_suite(path)
+        settings = base.with_(index=base.model_cache / "sweep" / suite.name, reader_dir=args.reader)
+        pipeline = build_pipeline(settings)
+        pipeline.ingest([suite.corpus])
+        scorer = CrossEncoderScorer(settings)
+        answerer = ExtractiveAnswerer(settings, pipeline.embedder, scorer)
+        scored = [Scored(c, answerer.candidates(c.question, pipeline.search(c.question))) for c in suite.cases]
+        calibrated = scorer.reader.config
+        print(f"\n{suite.name}: {len(scored)} questions; reader {args.reader} (calibrated {calibrated.threshold})")
+        rows = []
+        for threshold in [x / 100 for x in range(5, 96, 5)]:
+            for extra in (0.5, 0.7, 0.9, 1.01):
+                rows.append((threshold, extra, figures(scored, settings, threshold, max(threshold, extra))))
+        keys = list(rows[0][2])
+        print("threshold extra " + " ".join(f"{k[:12]:>12}" for k in keys))
+        for threshold, extra, row in rows:
+            print(f"{threshold:9.2f} {extra:5.2f} " + " ".join(f"{row[k]:12.3f}" for k in keys))
+
+
+if __name__ == "__main__":
+    main()
