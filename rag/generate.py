@@ -149,7 +149,9 @@ class GenerativeAnswerer:
         # order of their best sentence, the answering passage first.
         ranked = self.extractive.candidates(question, hits)
         if not self.extractive.select(ranked):
-            yield self.extractive.compose(question, hits, ranked)
+            unanswered = self.extractive.compose(question, hits, ranked)
+            notice = f"no passage answers the question, so {self._describe()} was not asked to write from them"
+            yield replace(unanswered, notice=notice)
             return
         hits = by_reader(hits, ranked)
         from llama_index.core.llms import ChatMessage

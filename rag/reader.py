@@ -1,16 +1,16 @@
-"""The reader: a cross-encoder that reads a question and a candidate sentence together and
-gives the probability that the sentence answers the question.
+"""Readers: they score each candidate sentence of the retrieved passages for a question, and the
+extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER):
 
-It is the first six layers of the bundled multilingual-e5-small, fine-tuned for answer-sentence
-selection (eval/reader/train.py), with a mean-pooling head. Only the trained weights are saved
-(fp16 safetensors, about 21 MB, checked against the sha256 in `reader.json` at load time); they
-load on top of the bundled base model, whose embeddings were frozen during training. It is not
-the default reader: trained on 2 cores it measured worse than the e5 cosine on the news suite
-(README "The reader"), so no weights ship; `RAG_READER=cross-encoder RAG_READER_DIR=DIR` uses
-a trained one.
-
-A candidate is read with its context: the title of its document and the sentence before it,
-which often carries the subject the sentence itself leaves out.
+- "cosine" (the default): the e5 similarity of question and sentence.
+- "cross-encoder": reads the question and the sentence together and gives the probability that
+  the sentence answers. It is the first six layers of the bundled multilingual-e5-small,
+  fine-tuned for answer-sentence selection by eval/reader/train.py, with a mean-pooling head.
+  Only the trained weights are saved (fp16 safetensors, about 21 MB, checked against the sha256
+  in `reader.json` at load time); they load on top of the bundled base model, whose embeddings
+  were frozen during training. Trained on 2 cores it measured worse than the cosine on the news
+  suite (README "The reader"), so no weights ship; RAG_READER_DIR points at a trained one. A
+  candidate is read with its context: its document's title and the sentence before it, which
+  often carries the subject the sentence itself leaves out.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 WEIGHTS_FILE = "reader.safetensors"
 CONFIG_FILE = "reader.json"
-LAYERS = 6  # of the base model's 12: twice as fast, and enough for answer selection
+LAYERS = 6  # of the base model's 12: twice as fast
 MAX_LENGTH = 128  # tokens for question + candidate + context
 
 

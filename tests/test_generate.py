@@ -105,6 +105,7 @@ def test_the_reader_abstains_before_the_model_is_asked(indexed, scripted):
     answer = indexed.ask("Quel temps fera-t-il à Tokyo demain ?", backend="scripted")
     assert answer.abstained and not answer.citations and "ne contiennent pas" in answer.text
     assert llm.prompts == []  # no passage answers: the model is not asked to write from them
+    assert "scripted" in answer.notice and "was not asked" in answer.notice
 
 
 def test_the_model_reads_the_answering_passage_first(indexed, scripted):

@@ -22,8 +22,16 @@ CASES = [
     ),
     ("How much has Microsoft invested in OpenAI?", "Microsoft has invested 40 billion dollars in OpenAI [1].", False),
     ("why is the EU looking at Mistral?", "The EU wants to ban Mistral because it is Chinese [1].", False),
-    ("Who won the 2022 World Cup?", "Argentina won the 2022 World Cup [1].", False),
 ]
+
+
+def test_a_question_the_articles_do_not_answer_is_not_handed_to_the_model(real_pipeline, scripted):
+    llm = scripted("Argentina won the 2022 World Cup [1].")
+    answer = Pipeline(real_pipeline.settings.with_(llm="scripted"), real_pipeline.embedder).ask(
+        "Who won the 2022 World Cup?"
+    )
+    assert answer.abstained and not answer.citations and "Argentina" not in answer.text
+    assert llm.prompts == [] and "was not asked" in answer.notice
 
 
 @pytest.mark.parametrize(("question", "reply", "supported"), CASES)
