@@ -283,7 +283,7 @@ def add_hard_negatives(groups: list[Group], pool: list[tuple[str, ReaderInput]],
 
 def build(
     seed: int = 13,
-    halueval_rows: int = 2000,
+    halueval_rows: int = 1500,
     cross_lingual_copies: int = 3,
     embed: Embed | None = None,
     hard_negatives: int = 5,
