@@ -1,5 +1,6 @@
-"""The reader: its training data, its weights' hash check, its calibrated abstention and the
-answers it composes (one to three quoted sentences)."""
+"""Readers: the cross-encoder's training data and the hash check of its weights, and the answers
+the extractive answerer composes from a reader's scores (one to three quoted sentences, or an
+abstention below the threshold)."""
 
 from __future__ import annotations
 
