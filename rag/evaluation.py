@@ -184,11 +184,9 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
     if answer.abstained:
         return result
     if case.facts:
-        text = fold(answer.text)
-        result.correctness = sum(any(fold(alt) in text for alt in fact) for fact in case.facts) / len(case.facts)
+        result.correctness = fact_share(case, answer.text)
         if result.answered is not None:
-            cited = {Path(c.source).name for c in answer.citations}
-            result.answered = float(result.correctness == 1.0 and bool(cited & set(case.sources)))
+            result.answered = float(answers_case(case, answer.text, [c.source for c in answer.citations]))
     # Faithfulness: each sentence (claim) against all the passages the answer cites; citation
     # precision: each citation against the sentence it is attached to; recall: each sentence has
     # at least one supporting citation.
@@ -217,6 +215,18 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
     result.citation_precision = good_citations / n_citations if n_citations else 0.0
     result.citation_recall = supported_sentences / len(claims)
     return result
+
+
+def fact_share(case: Case, text: str) -> float:
+    """The share of the case's key facts that `text` holds (any spelling of each)."""
+    folded = fold(text)
+    return sum(any(fold(alt) in folded for alt in fact) for fact in case.facts) / len(case.facts)
+
+
+def answers_case(case: Case, text: str, cited_sources: Iterable[str]) -> bool:
+    """*Answered* right: `text` holds every key fact and one of the cited sources is expected."""
+    cited = {Path(source).name for source in cited_sources}
+    return fact_share(case, text) == 1.0 and bool(cited & set(case.sources))
 
 
 def _claims(answer: Answer) -> list[tuple[str, list[int]]]:

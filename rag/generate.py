@@ -123,11 +123,12 @@ class GenerativeAnswerer:
         self.settings = settings
         self.name = settings.llm
         self.embedder = embedder
-        self.extractive = ExtractiveAnswerer(settings, embedder)
+        # The reader's sentence vectors are remembered for the judge and the quote picker.
+        self.memo = _MemoEmbedder(embedder)
+        self.extractive = ExtractiveAnswerer(settings, self.memo)
         get_backend(settings.llm)  # an unknown name is a settings error, raised now
         if llm is not None:
             self.__dict__["llm"] = llm
-        self.memo = _MemoEmbedder(embedder)
 
     @cached_property
     def llm(self) -> LLM:
@@ -147,6 +148,7 @@ class GenerativeAnswerer:
         # The reader reads the passages first: when no sentence answers, the answer is an
         # abstention without asking the model; otherwise the model sees the passages in the
         # order of their best sentence, the answering passage first.
+        self.memo.clear()
         ranked = self.extractive.candidates(question, hits)
         if not self.extractive.select(ranked):
             unanswered = self.extractive.compose(question, hits, ranked)
@@ -161,7 +163,6 @@ class GenerativeAnswerer:
         short = len(question.split()) < 5 and history
         language = detect_language(f"{history[-1]} {question}" if short else question)
         draft = _Draft(question, tuple(hits), ranked)
-        self.memo.clear()
         limit = max(3, self.settings.max_answer_sentences)  # a short answer: stop reading after this
         system, user = answer_prompt(question, hits, language, history, limit)
         messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]

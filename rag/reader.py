@@ -152,21 +152,22 @@ class Reader:
         if unexpected or [name for name in missing if ".embeddings." not in name and ".pooler." not in name]:
             raise ModelError(f"The reader's weights {weights} do not fit the reader: retrain them")
         self.model.eval()
-        # bf16 on CPUs that have it: ~3x faster here, same ranking (measured in eval/reader/README.md)
-        self._autocast = has_bf16()
 
     def score(self, question: str, candidates: Sequence[ReaderInput]) -> list[float]:
         """The probability that each candidate answers the question."""
         if not candidates:
             return []
-        import torch
+        return predict(self.model, [(question, candidate.text()) for candidate in candidates], self.batch_size)
 
-        pairs = [(question, candidate.text()) for candidate in candidates]
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self._autocast):
-            scores = self.model.predict(
-                pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
-            )
-        return [float(s) for s in scores]
+
+def predict(model: Any, pairs: list[tuple[str, str]], batch_size: int, progress: bool = False) -> list[float]:
+    """The cross-encoder's probabilities for (question, candidate text) pairs, in bf16 where the
+    CPU computes it natively (about 3x faster here than fp32)."""
+    import torch
+
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=has_bf16()):
+        scores = model.predict(pairs, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True)
+    return [float(s) for s in scores]
 
 
 @functools.lru_cache(maxsize=1)

@@ -182,6 +182,12 @@ def halueval_groups(rows: list[dict[str, object]], rng: random.Random, unanswera
     return groups
 
 
+def _wikinews_body(language: str, name: str) -> str:
+    """A shared Wikinews article without its first two lines (its date and its title)."""
+    text = (WIKINEWS / language / name).read_text(encoding="utf-8")
+    return text.split("\n", 2)[2] if text.startswith("date ") else text
+
+
 def wikinews_groups(rng: random.Random) -> tuple[list[Group], list[Group]]:
     """(training groups, calibration groups) from our questions on Wikinews articles."""
     rows = _jsonl(WIKINEWS_QUESTIONS)
@@ -193,9 +199,7 @@ def wikinews_groups(rng: random.Random) -> tuple[list[Group], list[Group]]:
     for row in rows:
         key = (str(row["article_language"]), str(row["file"]))
         if key not in articles:
-            text = (WIKINEWS / key[0] / key[1]).read_text(encoding="utf-8")
-            body = text.split("\n", 2)[2] if text.startswith("date ") else text  # the date and title lines
-            articles[key] = [c for _, _, c in sentences_of(body, titles.get(key, ""))]
+            articles[key] = [c for _, _, c in sentences_of(_wikinews_body(*key), titles.get(key, ""))]
     order = sorted(articles)
     held = {key for i, key in enumerate(order) if i % 5 == 4}
     train: list[Group] = []
@@ -243,9 +247,7 @@ def _wikinews_pool(limit: int = 400) -> list[tuple[str, ReaderInput]]:
     entries.sort(key=lambda e: ((e[0], e[1]) not in asked, e[1]))
     pool = []
     for language, name, title in entries[:limit]:
-        text = (WIKINEWS / language / name).read_text(encoding="utf-8")
-        body = text.split("\n", 2)[2] if text.startswith("date ") else text
-        pool += [(f"{language}/{name}", c) for _, _, c in sentences_of(body, title)]
+        pool += [(f"{language}/{name}", c) for _, _, c in sentences_of(_wikinews_body(language, name), title)]
     return pool
 
 

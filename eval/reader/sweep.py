@@ -25,8 +25,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from rag.answer import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
-from rag.evaluation import Case, load_suite  # noqa: E402
-from rag.judge import fold  # noqa: E402
+from rag.evaluation import Case, answers_case, load_suite  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
 from rag.reader import CosineScorer, CrossEncoderScorer  # noqa: E402
 from rag.settings import Settings  # noqa: E402
@@ -75,9 +74,7 @@ class Fixed:
 
 
 def answered(case: Case, chosen: list[Candidate]) -> bool:
-    text = fold(" ".join(c.text for c in chosen))
-    facts = all(any(fold(alt) in text for alt in fact) for fact in case.facts)
-    return facts and bool({Path(c.hit.source).name for c in chosen} & set(case.sources))
+    return answers_case(case, " ".join(c.text for c in chosen), [c.hit.source for c in chosen])
 
 
 def figures(scored: list[Scored], settings: Settings, threshold: float, extra: float) -> dict[str, float]:

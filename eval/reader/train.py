@@ -45,6 +45,7 @@ from rag.reader import (  # noqa: E402
     WEIGHTS_FILE,
     build_cross_encoder,
     file_sha256,
+    predict,
     trained_state,
 )
 from rag.settings import Settings  # noqa: E402
@@ -100,16 +101,10 @@ def train(model: object, groups: list[data.Group], args: argparse.Namespace, out
 
 
 def scores_for(model: object, groups: list[data.Group]) -> list[list[float]]:
-    import torch
-
-    from rag.reader import has_bf16
-
-    pairs = [(g.question, c.text()) for g in groups for c in g.candidates]
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=has_bf16()):
-        flat = model.predict(pairs, batch_size=64, show_progress_bar=True, convert_to_numpy=True)  # type: ignore[attr-defined]
+    flat = predict(model, [(g.question, c.text()) for g in groups for c in g.candidates], 64, progress=True)
     out, i = [], 0
     for g in groups:
-        out.append([float(s) for s in flat[i : i + len(g.candidates)]])
+        out.append(flat[i : i + len(g.candidates)])
         i += len(g.candidates)
     return out
 
