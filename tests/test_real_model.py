@@ -94,3 +94,25 @@ def test_command_line_end_to_end(real_settings, tmp_path):
     assert data["abstained"] is False and data["citations"][0]["title"].startswith("À peine annoncée")
     text = _rag("ask", "why is the EU looking at Mistral?", env=env)
     assert "[1]" in text.stdout and "Traceback" not in text.stderr
+
+
+def test_a_news_articles_headline_is_never_the_quoted_answer(real_pipeline, tmp_path):
+    """Wikinews-style file: date line, headline line, body. The headline names the question's
+    subject better than any body sentence, so the e5 reader would quote it; it answers nothing."""
+    article = tmp_path / "pisani.txt"
+    headline = "France : décès de l'ancien ministre Edgard Pisani"
+    article.write_text(
+        f"date 2016-06-21\n{headline}\n\nL'homme politique Edgard Pisani s'est éteint lundi soir à l'âge "
+        "de 97 ans. Spécialiste des questions agricoles et européennes, il fut ministre de de Gaulle "
+        "puis de Mitterrand.\n",
+        encoding="utf-8",
+    )
+    real_pipeline.ingest([article])
+    try:
+        answer = real_pipeline.ask("Edgard Pisani, ancien ministre, est-il décédé ?")
+        assert answer.hits[0].source == str(article) and answer.hits[0].title == headline
+        assert headline in answer.hits[0].text  # the headline is in the passage...
+        assert not answer.abstained and all(headline not in c.quote for c in answer.citations)  # ...not quoted
+        assert "97 ans" in answer.text
+    finally:
+        real_pipeline.remove(answer.hits[0].doc_id)
