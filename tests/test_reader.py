@@ -253,9 +253,11 @@ def test_the_cross_encoder_reader_without_weights_says_how_to_get_them(settings,
         make_scorer(chosen, FakeEmbedder())
 
 
-def test_an_unknown_reader_is_a_settings_error(settings):
+def test_an_unknown_reader_or_no_answer_sentence_is_a_settings_error(settings):
     from rag.errors import SettingsError
     from rag.settings import Settings
 
     with pytest.raises(SettingsError, match="reader must be"):
         Settings.from_env(index=settings.index, reader="bert")
+    with pytest.raises(SettingsError, match="max_answer_sentences must be at least 1"):
+        Settings.from_env({"RAG_MAX_ANSWER_SENTENCES": "0"}, index=settings.index)
