@@ -78,7 +78,7 @@ def reader_inputs(
             units.append((hit, ((sentence.start, sentence.end),), ReaderInput(sentence.text, hit.title, before)))
             if pairs and i + 1 < len(sentences):
                 after = sentences[i + 1]
-                joined = ReaderInput(f"{sentence.text} {after.text}", hit.title, before)
+                joined = ReaderInput(f"{sentence.text} {after.text}", hit.title, before, (sentence.text, after.text))
                 units.append((hit, ((sentence.start, sentence.end), (after.start, after.end)), joined))
     return units
 
@@ -111,7 +111,7 @@ class ExtractiveAnswerer:
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
         """Every distinct sentence and sentence pair of the hits, best first."""
-        units = reader_inputs(hits, pairs=self.settings.max_answer_sentences > 1)
+        units = reader_inputs(hits, pairs=self.scorer.pairs and self.settings.max_answer_sentences > 1)
         scores = self.scorer.score(question, [(unit, hit.language) for hit, _, unit in units])
         ranked = [Candidate(hit, spans, score) for (hit, spans, _), score in zip(units, scores, strict=True)]
         return sorted(ranked, key=lambda c: -c.score)

@@ -43,6 +43,7 @@ class ReaderInput:
     sentence: str
     title: str = ""
     before: str = ""  # the sentence before it in its passage, if any
+    parts: tuple[str, ...] = ()  # for two adjacent sentences read as one: the two
 
     def text(self) -> str:
         """The reader's second segment: the sentence first, so truncation cuts the context."""
@@ -196,6 +197,7 @@ class SentenceScorer(Protocol):
     name: str
     threshold: float
     extra_threshold: float
+    pairs: bool  # whether two adjacent sentences are also read together, as one candidate
 
     def score(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> list[float]:
         """A score for each (candidate, language of its document)."""
@@ -206,6 +208,7 @@ class CrossEncoderScorer:
     """The trained reader: calibrated probabilities that a sentence answers the question."""
 
     name = "cross-encoder"
+    pairs = True
 
     def __init__(self, settings: Settings) -> None:
         from rag.models import bundled_model_dir, is_prepared
@@ -229,6 +232,7 @@ class CosineScorer:
     similarities run lower than same-language ones, so they get `cross_lingual_margin` back."""
 
     name = "cosine"
+    pairs = True  # a sentence, or two adjacent ones when together they match better
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -244,15 +248,258 @@ class CosineScorer:
         from rag.readers import detect_language
 
         language = detect_language(question)
-        query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
-        vectors = np.asarray(self.embedder.embed_passages([c.sentence for c, _ in candidates]), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
-        scores = vectors @ query / np.where(norms == 0, 1.0, norms)
+        scores = np.asarray(cosine_scores(self.embedder, question, [c.sentence for c, _ in candidates]))
         bonus = np.asarray([0.0 if lang == language else self.margin for _, lang in candidates], dtype=np.float32)
         return [float(s) for s in scores + bonus]
 
 
-SCORERS = ("cross-encoder", "cosine")
+def cosine_scores(embedder: Embedder, question: str, sentences: Sequence[str]) -> list[float]:
+    """The e5 cosine between the question and each sentence."""
+    import numpy as np
+
+    query = np.asarray(embedder.embed_query(question), dtype=np.float32)
+    vectors = np.asarray(embedder.embed_passages(list(sentences)), dtype=np.float32).reshape(len(sentences), -1)
+    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(query) or 1.0)
+    return [float(s) for s in vectors @ query / np.where(norms == 0, 1.0, norms)]
+
+
+EVIDENCE_FILE = Path(__file__).with_name("evidence.json")
+ADAPTER_DIR = Path(__file__).with_name("reader_adapter")
+ADAPTER_WEIGHTS = "adapter.safetensors"
+ADAPTER_INFO = "adapter.json"
+MAX_SENTENCE_TOKENS = 64  # a candidate sentence longer than this is read up to here
+
+
+def save_adapter(model: Any, folder: Path, scale: float, info: dict[str, Any]) -> None:
+    """Save the LoRA matrices peft trained in a sentence-transformers model (only them, in
+    fp16, named by the layer they change) with their scale and sha256."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if ".lora_A." in name or ".lora_B." in name:
+            layer = name.split("base_model.model.", 1)[1].replace(".default.weight", "")
+            state[layer] = tensor.detach().half().contiguous()  # e.g. encoder.layer.0.attention.self.query.lora_A
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / ADAPTER_WEIGHTS
+    save_file(state, str(weights))
+    info = {"sha256": file_sha256(weights), "scale": scale, **info}
+    (folder / ADAPTER_INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+
+
+def merge_adapter(encoder: Any, state: dict[str, Any], scale: float) -> None:
+    """Add each LoRA update, scale * B @ A, to the weight of the layer it was trained for."""
+    import torch
+
+    layers = dict(encoder.named_modules())
+    with torch.no_grad():
+        for key in [k for k in state if k.endswith(".lora_A")]:
+            layer = key.removesuffix(".lora_A")
+            a, b = state[key].float(), state[f"{layer}.lora_B"].float()
+            layers[layer].weight += scale * (b @ a)
+
+
+class ReaderEmbedder:
+    """The bundled e5 with the reader's LoRA adapter (eval/reader/train_biencoder.py): its
+    cosines rank the sentence that answers a question above the one that shares its topic.
+    Used only to score candidate sentences; retrieval keeps the base model's vectors."""
+
+    def __init__(self, base_dir: Path, folder: Path = ADAPTER_DIR) -> None:
+        weights = folder / ADAPTER_WEIGHTS
+        try:
+            info = json.loads((folder / ADAPTER_INFO).read_text(encoding="utf-8"))
+            scale = float(info["scale"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"The reader's adapter settings {folder / ADAPTER_INFO} cannot be read ({exc}): reinstall the package"
+            ) from exc
+        if not weights.exists() or file_sha256(weights) != info.get("sha256"):
+            raise ModelError(
+                f"The reader's adapter {weights} is missing or does not match its hash: reinstall the package "
+                "or retrain it with eval/reader/train_biencoder.py"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from safetensors.torch import load_file
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        transformers_logging.set_verbosity_error()
+        self.model = SentenceTransformer(str(base_dir), device="cpu")
+        self.model.max_seq_length = MAX_SENTENCE_TOKENS
+        self.sha256 = str(info["sha256"])
+        try:
+            merge_adapter(self.model[0].auto_model, load_file(str(weights)), scale)
+        except (KeyError, RuntimeError) as exc:
+            raise ModelError(f"The reader's adapter {weights} does not fit the base model ({exc}): retrain it") from exc
+        self.model.eval()
+
+    def vectors(self, texts: Sequence[str], queries: bool) -> Any:
+        """Unit vectors (numpy, one row per text), in bf16 where the CPU computes it natively."""
+        import torch
+
+        prefix = "query: " if queries else "passage: "
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=has_bf16()):
+            return self.model.encode(
+                [prefix + t for t in texts], batch_size=64, normalize_embeddings=True, convert_to_numpy=True
+            ).astype("float32")
+
+    def cosines(self, question: str, sentences: Sequence[str]) -> list[float]:
+        if not sentences:
+            return []
+        return [float(v) for v in self.vectors(sentences, False) @ self.vectors([question], True)[0]]
+
+
+@functools.lru_cache(maxsize=2)
+def load_reader_embedder(base_dir: Path, folder: Path = ADAPTER_DIR) -> ReaderEmbedder:
+    return ReaderEmbedder(base_dir, folder)
+
+
+@dataclass(frozen=True)
+class EvidenceModel:
+    """The evidence reader's logistic regression, as eval/reader/train_evidence.py saves it."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    answer_cosine: float  # answer only when the closest candidate's cosine reaches this
+    extra_threshold: float  # a further sentence joins the answer at this probability
+    adapter_sha256: str = ""  # the reader adapter whose cosines it was trained on ("": the base e5's)
+    cross_lingual_margin: float = 0.0  # added to the cosine of a sentence in another language
+
+    @classmethod
+    def read(cls, path: Path) -> EvidenceModel:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            model = data["model"]
+            digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()
+            loaded = cls(
+                features=tuple(model["features"]),
+                mean=tuple(float(x) for x in model["mean"]),
+                scale=tuple(float(x) for x in model["scale"]),
+                coef=tuple(float(x) for x in model["coef"]),
+                intercept=float(model["intercept"]),
+                answer_cosine=float(model["answer_cosine"]),
+                extra_threshold=float(model["extra_threshold"]),
+                adapter_sha256=str(model.get("adapter_sha256", "")),
+                cross_lingual_margin=float(model.get("cross_lingual_margin", 0.0)),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"The evidence reader's weights {path} cannot be read ({exc}): reinstall the package"
+            ) from exc
+        if digest != data.get("sha256"):
+            raise ModelError(
+                f"The evidence reader's weights {path} do not match their hash: the file is damaged or was "
+                "edited; reinstall the package or retrain them with eval/reader/train_evidence.py"
+            )
+        from rag.evidence import FEATURES
+
+        if loaded.features != FEATURES or not len(loaded.mean) == len(loaded.scale) == len(loaded.coef) == len(
+            FEATURES
+        ):
+            raise ModelError(
+                f"The evidence reader's weights {path} were trained on other features than this version "
+                "computes: retrain them with eval/reader/train_evidence.py"
+            )
+        return loaded
+
+    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        import numpy as np
+
+        if not rows:
+            return []
+        x = (np.asarray(rows, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        z = x @ np.asarray(self.coef) + self.intercept
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-z))]
+
+
+@functools.lru_cache(maxsize=2)
+def load_evidence(path: Path = EVIDENCE_FILE) -> EvidenceModel:
+    return EvidenceModel.read(path)
+
+
+class EvidenceScorer:
+    """The probability that a sentence answers, from a logistic regression over the cosine of
+    the reader adapter, word and name overlap and the kind of answer the question wants
+    (rag/evidence.py); its weights ship in rag/evidence.json, checked by hash.
+
+    Whether the question is answered at all is not decided by that probability, which ranks the
+    candidates against each other well but says little about whether any of them answers: the
+    reader answers when the closest candidate, by the adapter's cosine, reaches `answer_cosine`
+    (calibrated on retrieved passages for our Wikinews questions, README "The reader"). When it
+    does not, every score is its probability minus one, below the threshold of 0: the answerer
+    abstains and the ranking is kept.
+    """
+
+    name = "evidence"
+    pairs = True
+    threshold = 0.0
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder, model: EvidenceModel | None = None, adapter: Path = ADAPTER_DIR
+    ) -> None:
+        self.embedder = embedder
+        self.model = model or load_evidence()
+        self.extra_threshold = self.model.extra_threshold
+        self.reader_embedder: ReaderEmbedder | None = None
+        if self.model.adapter_sha256:
+            from rag.models import bundled_model_dir, is_prepared
+
+            if not is_prepared(settings.model_cache):
+                raise ModelError(
+                    f"The reader needs the bundled model, which is not prepared in {settings.model_cache}: "
+                    "run `rag models prepare` (the set-up script does it)"
+                )
+            self.reader_embedder = load_reader_embedder(bundled_model_dir(settings.model_cache), adapter)
+            if self.reader_embedder.sha256 != self.model.adapter_sha256:
+                raise ModelError(
+                    f"The evidence reader {EVIDENCE_FILE} was trained on another adapter than {adapter}: "
+                    "retrain it with eval/reader/train_evidence.py"
+                )
+
+    def cosines(self, question: str, texts: Sequence[str]) -> list[float]:
+        """The cosines the model was trained on: the reader adapter's, or the retrieval e5's."""
+        if self.reader_embedder is not None:
+            return self.reader_embedder.cosines(question, texts)
+        return cosine_scores(self.embedder, question, texts)
+
+    def score(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> list[float]:
+        probabilities, closest = self.read(question, candidates)
+        if closest >= self.model.answer_cosine:
+            return probabilities
+        return [p - 1.0 for p in probabilities]
+
+    def read(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> tuple[list[float], float]:
+        """Each candidate's probability of answering, and the closest candidate's cosine."""
+        if not candidates:
+            return [], -1.0
+        from rag.evidence import Unit, features
+        from rag.readers import detect_language
+
+        language = detect_language(question)
+        # A pair is as close to the question as the closer of its sentences: no extra embedding.
+        texts = list(dict.fromkeys(part for c, _ in candidates for part in (c.parts or (c.sentence,))))
+        cosine = dict(zip(texts, self.cosines(question, texts), strict=True))
+        units = [
+            Unit(
+                c.sentence,
+                f"{c.title} {c.before}",
+                max(cosine[part] for part in (c.parts or (c.sentence,))),
+                lang != language,
+                not c.before,
+                len(c.parts) > 1,
+            )
+            for c, lang in candidates
+        ]
+        rows = features(question, units, self.model.cross_lingual_margin)
+        return self.model.probabilities(rows), max(cosine.values())
+
+
+SCORERS = ("cosine", "evidence", "cross-encoder")
 
 
 def make_scorer(settings: Settings, embedder: Embedder) -> SentenceScorer:
@@ -261,4 +508,6 @@ def make_scorer(settings: Settings, embedder: Embedder) -> SentenceScorer:
         return CrossEncoderScorer(settings)
     if settings.reader == "cosine":
         return CosineScorer(settings, embedder)
+    if settings.reader == "evidence":
+        return EvidenceScorer(settings, embedder)
     raise SettingsError(f"reader must be one of {', '.join(SCORERS)} (got {settings.reader!r})")

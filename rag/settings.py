@@ -56,9 +56,11 @@ class Settings:
     unsupported: str = "mark"
     # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
     judge: str = "embedded"
-    # Who picks the answer's sentences: "cosine" (e5 similarity, the default) or
-    # "cross-encoder" (a reader trained by eval/reader/train.py into `reader_dir`; its thresholds
-    # are calibrated with it, in reader.json). README "The reader" has the measurements.
+    # Who picks the answer's sentences: "cosine" (e5 similarity, the default), "evidence" (a
+    # logistic regression over a fine-tuned e5's cosine, word and name overlap and answer type;
+    # its weights ship in rag/evidence.json and rag/reader_adapter/) or "cross-encoder" (a reader
+    # trained by eval/reader/train.py into `reader_dir`; its thresholds are calibrated with it,
+    # in reader.json). README "The reader" has the measurements.
     reader: str = "cosine"
     reader_dir: Path = _default_cache() / "reader"
     max_answer_sentences: int = 3
@@ -96,8 +98,8 @@ class Settings:
             )
         if self.unsupported not in {"mark", "drop"}:
             raise SettingsError(f"unsupported must be 'mark' or 'drop' (got {self.unsupported!r})")
-        if self.reader not in {"cross-encoder", "cosine"}:
-            raise SettingsError(f"reader must be 'cross-encoder' or 'cosine' (got {self.reader!r})")
+        if self.reader not in {"cross-encoder", "cosine", "evidence"}:
+            raise SettingsError(f"reader must be one of cosine, evidence, cross-encoder (got {self.reader!r})")
         if self.max_answer_sentences < 1:
             raise SettingsError(f"max_answer_sentences must be at least 1 (got {self.max_answer_sentences})")
         if self.llm_timeout <= 0:

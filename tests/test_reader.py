@@ -140,6 +140,7 @@ class TableScorer:
     name = "table"
     threshold = 0.5
     extra_threshold = 0.7
+    pairs = True
 
     def __init__(self, table: dict[str, float]) -> None:
         self.table = table
