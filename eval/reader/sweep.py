@@ -6,9 +6,10 @@ Each suite's corpus is indexed once (kept in ~/.cache/rag/sweep/, updated increm
 question is retrieved and its candidate sentences scored by the reader once; then each pair of
 thresholds composes the answers as `rag ask` would and is scored as `rag eval` scores
 `answered` (every key fact in the answer and an expected article cited), false abstentions
-and unanswerable questions abstained. First it prints "top-1 right" for the cosine, the
-cross-encoder and their sum: the share of answerable questions whose best single sentence holds
-every key fact and comes from an expected article. `--reader` points at a trained reader folder.
+and unanswerable questions abstained. First it prints "top-1 right" for each reader (cosine,
+evidence, and with `--reader FOLDER` a trained cross-encoder and its sum with the cosine): the
+share of answerable questions whose best single sentence holds every key fact and comes from an
+expected article. `--grid` names the reader whose thresholds are swept (evidence by default).
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ if str(REPO) not in sys.path:
 from rag.answer import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
 from rag.evaluation import Case, answers_case, load_suite  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
-from rag.reader import CosineScorer, CrossEncoderScorer  # noqa: E402
+from rag.reader import SCORERS, SentenceScorer, make_scorer  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 
 @dataclass
 class Scored:
     case: Case
-    ranked: list[Candidate]  # by the cross-encoder
+    ranked: list[Candidate]  # by the reader the threshold grid is for
     by_reader: dict[str, Candidate | None]  # the best single sentence by each reader
 
 
@@ -43,24 +44,25 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def score_case(case: Case, pipeline, cross: CrossEncoderScorer, cosine: CosineScorer) -> Scored:  # type: ignore[no-untyped-def]
-    """The cross-encoder's ranking, and the best single sentence by cosine, by the cross-encoder
-    and by their sum (cross-encoder logit + cosine z-score: (cos - 0.845) / 0.03)."""
-    units = reader_inputs(pipeline.search(case.question))
+def score_case(case: Case, pipeline, scorers: dict[str, SentenceScorer], grid: str) -> Scored:  # type: ignore[no-untyped-def]
+    """The `grid` reader's ranking (sentences, and pairs if it reads them), and the best single
+    sentence by each reader (and, with a cross-encoder, by the sum of its logit and the cosine's
+    z-score, (cos - 0.845) / 0.03)."""
+    units = reader_inputs(pipeline.search(case.question), pairs=scorers[grid].pairs)
     pairs = [(unit, hit.language) for hit, _, unit in units]
-    ce, cos = cross.score(case.question, pairs), cosine.score(case.question, pairs)
+    values = {name: scorer.score(case.question, pairs) for name, scorer in scorers.items()}
+    if "cross-encoder" in values:
+        values["sum"] = [
+            _logit(e) + (c - 0.845) / 0.03 for e, c in zip(values["cross-encoder"], values["cosine"], strict=True)
+        ]
     ranked = sorted(
-        (Candidate(h, spans, s) for (h, spans, _), s in zip(units, ce, strict=True)), key=lambda c: -c.score
+        (Candidate(h, spans, s) for (h, spans, _), s in zip(units, values[grid], strict=True)), key=lambda c: -c.score
     )
     singles = [i for i, (_, spans, _) in enumerate(units) if len(spans) == 1]
     best: dict[str, Candidate | None] = {}
-    for name, values in (
-        ("cosine", cos),
-        ("cross-encoder", ce),
-        ("sum", [_logit(e) + (c - 0.845) / 0.03 for e, c in zip(ce, cos, strict=True)]),
-    ):
-        i = max(singles, key=lambda j: values[j], default=None)
-        best[name] = None if i is None else Candidate(units[i][0], units[i][1], values[i])
+    for name, scores in values.items():
+        i = max(singles, key=lambda j: scores[j], default=None)
+        best[name] = None if i is None else Candidate(units[i][0], units[i][1], scores[i])
     return Scored(case, ranked, best)
 
 
@@ -68,6 +70,7 @@ class Fixed:
     """A scorer whose thresholds the sweep sets."""
 
     name = "sweep"
+    pairs = True
 
     def __init__(self, threshold: float, extra: float) -> None:
         self.threshold, self.extra_threshold = threshold, extra
@@ -104,25 +107,30 @@ def figures(scored: list[Scored], settings: Settings, threshold: float, extra: f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="+", type=Path)
-    parser.add_argument("--reader", type=Path, default=Settings().reader_dir, help="a trained reader folder")
+    parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder, to compare")
+    parser.add_argument("--grid", choices=SCORERS, default="evidence", help="the reader whose thresholds are swept")
     args = parser.parse_args()
     base = Settings.from_env()
     for path in args.suites:
         suite = load_suite(path)
-        settings = base.with_(index=base.model_cache / "sweep" / suite.name, reader_dir=args.reader)
+        settings = base.with_(index=base.model_cache / "sweep" / suite.name)
+        if args.reader is not None:
+            settings = settings.with_(reader_dir=args.reader)
         pipeline = build_pipeline(settings)
         pipeline.ingest([suite.corpus])
-        scorer = CrossEncoderScorer(settings)
-        cosine = CosineScorer(settings, pipeline.embedder)
-        scored = [score_case(case, pipeline, scorer, cosine) for case in suite.cases]
-        calibrated = scorer.reader.config
-        print(f"\n{suite.name}: {len(scored)} questions; reader {args.reader} (calibrated {calibrated.threshold})")
+        names = [n for n in SCORERS if n != "cross-encoder" or args.reader is not None]
+        scorers = {n: make_scorer(settings.with_(reader=n), pipeline.embedder) for n in names}
+        scored = [score_case(case, pipeline, scorers, args.grid) for case in suite.cases]
+        print(
+            f"\n{suite.name}: {len(scored)} questions; grid for {args.grid} (calibrated {scorers[args.grid].threshold})"
+        )
         answerable = [x for x in scored if x.case.answerable and x.case.facts and x.case.sources]
-        for name in ("cosine", "cross-encoder", "sum"):
+        for name in scored[0].by_reader:
             right = sum(1 for x in answerable if (c := x.by_reader[name]) is not None and answered(x.case, [c]))
             print(f"top-1 right, {name}: {right / max(1, len(answerable)):.3f} of {len(answerable)}")
         rows = []
-        for threshold in [x / 100 for x in range(5, 96, 5)]:
+        low, high = (0.70, 0.95) if args.grid == "cosine" else (0.05, 0.95)
+        for threshold in [round(low + i * (high - low) / 20, 4) for i in range(21)]:
             for extra in (0.5, 0.7, 0.9, 1.01):
                 rows.append((threshold, extra, figures(scored, settings, threshold, max(threshold, extra))))
         keys = list(rows[0][2])

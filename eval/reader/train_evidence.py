@@ -1,0 +1,295 @@
+"""Train the evidence reader (rag/evidence.py, rag/reader.py) and calibrate its abstention.
+
+    .venv/bin/python eval/reader/train_evidence.py      # a few minutes on 2 cores, most of it
+                                                        # embedding (cached for the next run)
+    RAG_READER=evidence .venv/bin/rag ask "..."
+
+A logistic regression (scikit-learn, which sentence-transformers already needs) over the
+features of rag/evidence.py, fitted on the training groups of eval/reader/data.py (PIAF, our
+English questions on PIAF, our Wikinews questions, HaluEval, each question with e5-mined hard
+negatives from other documents). Its abstention threshold is calibrated on the groups held apart
+from training, on-topic unanswerable questions included, as for the cross-encoder (train.py).
+The weights (a few dozen numbers) go to rag/evidence.json with the sha256 the reader checks at
+load time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import data  # noqa: E402  (eval/reader/data.py)
+from train import calibrate  # noqa: E402  (eval/reader/train.py)
+
+from rag.embedder import make_embedder  # noqa: E402
+from rag.evidence import FEATURES, Unit, features  # noqa: E402
+from rag.models import bundled_model_dir  # noqa: E402
+from rag.reader import (  # noqa: E402
+    ADAPTER_DIR,
+    ADAPTER_WEIGHTS,
+    EVIDENCE_FILE,
+    EvidenceModel,
+    EvidenceScorer,
+    ReaderInput,
+    file_sha256,
+    load_reader_embedder,
+)
+from rag.settings import Settings  # noqa: E402
+
+
+class Vectors:
+    """Unit vectors of questions and sentences, kept on disk between runs: from the retrieval
+    e5 (`adapter` None) or from the reader's adapter."""
+
+    def __init__(self, settings: Settings, adapter: Path | None = None) -> None:
+        self.settings, self.adapter = settings, adapter
+        name = "base" if adapter is None else file_sha256(adapter / ADAPTER_WEIGHTS)[:16]
+        self.path = settings.model_cache / f"evidence-train-vectors-{name}.pkl"
+        self.cache: dict[tuple[bool, str], object] = {}
+        if self.path.exists():
+            self.cache = pickle.loads(self.path.read_bytes())
+        self._encode = None
+
+    def encoder(self):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        if self.adapter is not None:
+            return load_reader_embedder(bundled_model_dir(self.settings.model_cache), self.adapter).vectors
+        from rag.embedder import make_embedder
+
+        embedder = make_embedder(self.settings)
+
+        def encode(texts: list[str], queries: bool) -> object:
+            rows = [embedder.embed_query(t) for t in texts] if queries else embedder.embed_passages(texts)
+            vectors = np.asarray(rows, dtype=np.float32)
+            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+        return encode
+
+    def __call__(self, texts: list[str], queries: bool) -> object:
+        import numpy as np
+
+        missing = sorted({t for t in texts if (queries, t) not in self.cache})
+        if missing:
+            if self._encode is None:
+                self._encode = self.encoder()
+            print(f"embedding {len(missing)} {'questions' if queries else 'sentences'}", flush=True)
+            for text, row in zip(missing, self._encode(missing, queries), strict=True):  # type: ignore[misc]
+                self.cache[(queries, text)] = np.asarray(row, dtype=np.float16)
+            self.path.write_bytes(pickle.dumps(self.cache))
+        return np.asarray([self.cache[(queries, t)] for t in texts], dtype=np.float32)
+
+
+def with_pairs(group: data.Group) -> data.Group:
+    """The group with each two adjacent sentences of one document also read as one candidate,
+    as the answerer reads them (rag/answer.py); a pair holds the answer when either does."""
+    pairs, labels = [], []
+    c, y = group.candidates, group.labels
+    for i in range(len(c) - 1):
+        if c[i + 1].before == c[i].sentence and c[i + 1].title == c[i].title:
+            pairs.append(
+                ReaderInput(
+                    f"{c[i].sentence} {c[i + 1].sentence}", c[i].title, c[i].before, (c[i].sentence, c[i + 1].sentence)
+                )
+            )
+            labels.append(max(y[i], y[i + 1]))
+    copy = data.Group(group.question, group.source, group.language, doc=group.doc, answer=group.answer)
+    copy.candidates, copy.labels = group.candidates + pairs, group.labels + labels
+    return copy
+
+
+def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
+    """Each group's candidates as the features see them."""
+    from rag.readers import detect_language
+
+    questions = vectors([g.question for g in groups], True)
+    texts = sorted({part for g in groups for c in g.candidates for part in (c.parts or (c.sentence,))})
+    sentences = vectors(texts, False)
+    index = {s: i for i, s in enumerate(texts)}
+    languages: dict[str, str] = {}
+    out = []
+    for g, q in zip(groups, questions, strict=True):
+        units = []
+        for c in g.candidates:
+            if c.sentence not in languages:
+                languages[c.sentence] = detect_language(f"{c.title} {c.before} {c.sentence}")
+            cosine = max(float(sentences[index[p]] @ q) for p in (c.parts or (c.sentence,)))  # type: ignore[index]
+            cross = languages[c.sentence] != g.language
+            units.append(Unit(c.sentence, f"{c.title} {c.before}", cosine, cross, not c.before, len(c.parts) > 1))
+        out.append(units)
+    return out
+
+
+def cross_lingual_margin(groups: list[data.Group], units: list[list[Unit]]) -> float:
+    """How much lower a question's cosine to its answer sentence runs across languages."""
+    same, cross = [], []
+    for group, group_units in zip(groups, units, strict=True):
+        for unit, label in zip(group_units, group.labels, strict=True):
+            if label and not unit.pair:
+                (cross if unit.cross_lingual else same).append(unit.cosine)
+    return round(sum(same) / len(same) - sum(cross) / len(cross), 4) if same and cross else 0.0
+
+
+def retrieval_calibration(
+    settings: Settings, scorer: EvidenceScorer, max_false_abstentions: float, distractors: int = 150
+) -> dict[str, object]:
+    """The threshold calibrated as the reader is used: our Wikinews questions (on-topic
+    unanswerable ones included) asked of an index of their articles and `distractors` other
+    Wikinews articles (none of the news suite's), the candidates being the sentences of the
+    passages retrieved. The questions' articles are partly the reader's training data: the
+    figures lean optimistic, the threshold less so (README "The reader")."""
+    from rag.answer import reader_inputs
+    from rag.pipeline import build_pipeline
+
+    rows = data._jsonl(data.WIKINEWS_QUESTIONS)
+    asked = sorted({(str(r["article_language"]), str(r["file"])) for r in rows})
+    used = {p.name for p in (REPO / "eval" / "news" / "corpus").iterdir()}
+    others = sorted(
+        (language, p.name)
+        for language in ("fr", "en")
+        for p in (data.WIKINEWS / language).glob("*.txt")
+        if p.name not in used and (language, p.name) not in asked
+    )
+    corpus = settings.model_cache / "calibration" / "corpus"
+    corpus.mkdir(parents=True, exist_ok=True)
+    for language, name in asked + others[:: max(1, len(others) // distractors)][:distractors]:
+        target = corpus / f"{language}_{name}"
+        if not target.exists():
+            target.write_text((data.WIKINEWS / language / name).read_text(encoding="utf-8"), encoding="utf-8")
+    pipeline = build_pipeline(settings.with_(index=settings.model_cache / "calibration" / "index"))
+    pipeline.ingest([corpus])
+    answerable: list[tuple[float, bool]] = []  # (closest cosine, the best candidate holds the answer)
+    unanswerable: list[float] = []
+    for row in rows:
+        units = reader_inputs(pipeline.search(str(row["question"])))
+        probabilities, closest = scorer.read(str(row["question"]), [(unit, hit.language) for hit, _, unit in units])
+        if not probabilities:
+            continue
+        best = max(range(len(probabilities)), key=probabilities.__getitem__)
+        if row["answer"] is None:
+            unanswerable.append(closest)
+        else:
+            answerable.append((closest, str(row["answer"]) in units[best][2].sentence))
+    # The rule is a product one: the highest bar at which at most `max_false_abstentions` of
+    # the answerable questions are refused, whatever the unanswerable ones then get.
+    tops = sorted(top for top, _ in answerable)
+    bar = round(tops[int(max_false_abstentions * len(tops))], 3) if tops else 0.5
+    return {
+        "answer_cosine": bar,
+        "questions": f"{len(answerable)} answerable, {len(unanswerable)} unanswerable",
+        "top1_right": round(sum(ok for _, ok in answerable) / len(answerable), 4),
+        "answered_right_at_bar": round(sum(1 for t, ok in answerable if ok and t >= bar) / len(answerable), 4),
+        "false_abstentions_at_bar": round(sum(1 for t, _ in answerable if t < bar) / len(answerable), 4),
+        "unanswerable_abstained_at_bar": round(sum(1 for t in unanswerable if t < bar) / len(unanswerable), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=EVIDENCE_FILE, help="where the weights go")
+    parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument("--halueval-rows", type=int, default=1500, help="HaluEval training rows used")
+    parser.add_argument("--hard-negatives", type=int, default=5, help="sentences of other documents per question")
+    parser.add_argument(
+        "--adapter", type=Path, default=ADAPTER_DIR, help="the reader adapter whose cosines it reads ('none': e5's)"
+    )
+    parser.add_argument(
+        "--max-false-abstentions",
+        type=float,
+        default=0.10,
+        help="share of answerable calibration questions the answerability bar may refuse",
+    )
+    parser.add_argument(
+        "--extra-threshold", type=float, default=0.9, help="probability at which a further sentence joins the answer"
+    )
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    adapter = None if str(args.adapter) == "none" else args.adapter
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    started = time.monotonic()
+    settings = Settings.from_env()
+    mining = Vectors(settings)  # hard negatives: what the retrieval e5 puts near the question
+    vectors = mining if adapter is None else Vectors(settings, adapter)
+    train_groups, calibration_groups = data.build(
+        args.seed, args.halueval_rows, embed=mining, hard_negatives=args.hard_negatives
+    )
+    train_groups = [with_pairs(g) for g in train_groups]
+    calibration_groups = [with_pairs(g) for g in calibration_groups]
+    print("train:", data.summary(train_groups), flush=True)
+    print("calibration:", data.summary(calibration_groups), flush=True)
+    train_units = group_units(train_groups, vectors)
+    margin = cross_lingual_margin(train_groups, train_units)
+    train_rows = [features(g.question, u, margin) for g, u in zip(train_groups, train_units, strict=True)]
+    x = np.asarray([r for rows in train_rows for r in rows], dtype=np.float64)
+    y = np.asarray([label for g in train_groups for label in g.labels])
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    model = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
+    model.fit((x - mean) / scale, y)
+    coef, intercept = model.coef_[0], float(model.intercept_[0])
+
+    def probabilities(rows: list[list[float]]) -> list[float]:
+        z = ((np.asarray(rows) - mean) / scale) @ coef + intercept
+        return [float(p) for p in 1 / (1 + np.exp(-z))]
+
+    calibration_rows = [
+        features(g.question, u, margin)
+        for g, u in zip(calibration_groups, group_units(calibration_groups, vectors), strict=True)
+    ]
+    calibration_scores = [probabilities(rows) if rows else [] for rows in calibration_rows]
+    figures = calibrate(calibration_groups, calibration_scores)
+    cosine_top1 = [
+        g.labels[int(np.argmax([r[0] for r in rows]))] == 1
+        for g, rows in zip(calibration_groups, calibration_rows, strict=True)
+        if g.answerable
+    ]
+    figures["cosine_top1_right"] = round(sum(cosine_top1) / len(cosine_top1), 4)
+    weights = {
+        "features": list(FEATURES),
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "coef": [round(float(v), 6) for v in coef],
+        "intercept": round(intercept, 6),
+        "answer_cosine": -1.0,  # calibrated below
+        "extra_threshold": args.extra_threshold,
+        "adapter_sha256": "" if adapter is None else file_sha256(adapter / ADAPTER_WEIGHTS),
+        "cross_lingual_margin": margin,
+    }
+    model_object = EvidenceModel(**{k: tuple(v) if isinstance(v, list) else v for k, v in weights.items()})  # type: ignore[arg-type]
+    scorer = EvidenceScorer(settings, make_embedder(settings), model_object, adapter or ADAPTER_DIR)
+    retrieval = retrieval_calibration(settings, scorer, args.max_false_abstentions)
+    print("calibrated on retrieval:", json.dumps(retrieval), flush=True)
+    weights["answer_cosine"] = retrieval["answer_cosine"]
+    out = {
+        "sha256": hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest(),
+        "model": weights,
+        "training": {
+            "command": "python eval/reader/train_evidence.py " + " ".join(sys.argv[1:]),
+            "data": data.summary(train_groups),
+            "minutes": round((time.monotonic() - started) / 60, 1),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
+        },
+        "calibration": {"data": data.summary(calibration_groups), **figures},
+        "calibration_on_retrieval": retrieval,
+    }
+    args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(out["calibration"], indent=1))
+    for name, weight in sorted(zip(FEATURES, coef, strict=True), key=lambda p: -abs(p[1]))[:15]:
+        print(f"{weight:+.3f} {name}")
+
+
+if __name__ == "__main__":
+    main()
