@@ -116,3 +116,18 @@ def test_a_news_articles_headline_is_never_the_quoted_answer(real_pipeline, tmp_
         assert "97 ans" in answer.text
     finally:
         real_pipeline.remove(answer.hits[0].doc_id)
+
+
+def test_the_evidence_reader_with_its_shipped_adapter_answers_and_abstains(real_settings, real_pipeline):
+    """RAG_READER=evidence: the shipped LoRA adapter loads on the real e5 (hash checked), the
+    Mistral question is answered from the seed article, off-topic ones abstain."""
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(real_settings.with_(reader="evidence"))
+    answer = pipeline.ask("why is the EU looking at Mistral?")
+    assert not answer.abstained
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "enquête sur les liens entre le géant des logiciels et OpenAI" in quotes
+    for question in ("Who won the 2022 football world cup?", "Quelle est la recette de la tarte tatin ?"):
+        abstained = pipeline.ask(question)
+        assert abstained.abstained and not abstained.citations and abstained.hits
