@@ -2,6 +2,11 @@
 extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER):
 
 - "cosine" (the default): the e5 similarity of question and sentence.
+- "evidence": a logistic regression (rag/evidence.py, weights in evidence.json) over the cosine
+  of e5 with a LoRA adapter trained to put a question near its answer sentence
+  (reader_adapter/), word and name overlap and the kind of answer asked for; it answers only
+  when the adapter's closest cosine reaches its calibrated bar. Faster than the cosine reader,
+  better at picking the sentence, not yet better on the suites' headline figures (README).
 - "cross-encoder": reads the question and the sentence together and gives the probability that
   the sentence answers. It is the first six layers of the bundled multilingual-e5-small,
   fine-tuned for answer-sentence selection by eval/reader/train.py, with a mean-pooling head.
