@@ -7,10 +7,13 @@
 A logistic regression (scikit-learn, which sentence-transformers already needs) over the
 features of rag/evidence.py, fitted on the training groups of eval/reader/data.py (PIAF, our
 English questions on PIAF, our Wikinews questions, HaluEval, each question with e5-mined hard
-negatives from other documents). Its abstention threshold is calibrated on the groups held apart
-from training, on-topic unanswerable questions included, as for the cross-encoder (train.py).
-The weights (a few dozen numbers) go to rag/evidence.json with the sha256 the reader checks at
-load time.
+negatives from other documents), on the cosines of the reader's adapter (train_biencoder.py;
+`--adapter none` for the retrieval e5's). Its figures on the groups held apart from training are
+kept in evidence.json ("calibration"). Whether to answer at all is decided by the adapter's
+cosine of the closest candidate: its bar (`answer_cosine`) is calibrated on retrieved passages
+for our Wikinews questions, on-topic unanswerable ones included (retrieval_calibration). The
+weights (a few dozen numbers) go to rag/evidence.json with the sha256 the reader checks at load
+time.
 """
 
 from __future__ import annotations
@@ -143,11 +146,11 @@ def cross_lingual_margin(groups: list[data.Group], units: list[list[Unit]]) -> f
 def retrieval_calibration(
     settings: Settings, scorer: EvidenceScorer, max_false_abstentions: float, distractors: int = 150
 ) -> dict[str, object]:
-    """The threshold calibrated as the reader is used: our Wikinews questions (on-topic
+    """The answerability bar, calibrated as the reader is used: our Wikinews questions (on-topic
     unanswerable ones included) asked of an index of their articles and `distractors` other
     Wikinews articles (none of the news suite's), the candidates being the sentences of the
     passages retrieved. The questions' articles are partly the reader's training data: the
-    figures lean optimistic, the threshold less so (README "The reader")."""
+    figures lean optimistic, the bar less so (README "The reader")."""
     from rag.answer import reader_inputs
     from rag.pipeline import build_pipeline
 
