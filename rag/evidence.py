@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from rag.judge import fold
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -124,9 +125,8 @@ FEATURES: tuple[str, ...] = (
 
 
 def _fold(word: str) -> str:
-    word = unicodedata.normalize("NFKD", word.lower())
-    word = "".join(ch for ch in word if not unicodedata.combining(ch))
-    return word[:5]
+    """The word's stem: folded as the judge folds it, cut to five letters."""
+    return fold(word)[:5]
 
 
 def content_stems(text: str) -> list[str]:

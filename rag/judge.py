@@ -72,6 +72,15 @@ class LogisticModel:
         )
         return 1.0 / (1.0 + math.exp(-z))
 
+    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        """The probability of each row of feature values, given in `features` order."""
+        import numpy as np
+
+        if not rows:
+            return []
+        x = (np.asarray(rows, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
+        return [float(p) for p in 1.0 / (1.0 + np.exp(-(x @ np.asarray(self.weights) + self.bias)))]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "features": list(self.features),

@@ -33,6 +33,8 @@ from rag.errors import ModelError, SettingsError
 
 if TYPE_CHECKING:
     from rag.embedder import Embedder
+    from rag.evidence import Unit
+    from rag.judge import LogisticModel
     from rag.settings import Settings
 
 WEIGHTS_FILE = "reader.safetensors"
@@ -49,6 +51,21 @@ class ReaderInput:
     title: str = ""
     before: str = ""  # the sentence before it in its passage, if any
     parts: tuple[str, ...] = ()  # for two adjacent sentences read as one: the two
+
+    @property
+    def pieces(self) -> tuple[str, ...]:
+        """The sentences it is made of: its parts, or the sentence itself."""
+        return self.parts or (self.sentence,)
+
+    def unit(self, cosine: dict[str, float], cross_lingual: bool) -> Unit:
+        """What the evidence features read of it, given each sentence's cosine to the question:
+        a pair is as close as the closer of its sentences (nothing more to embed)."""
+        from rag.evidence import Unit
+
+        closest = max(cosine[piece] for piece in self.pieces)
+        return Unit(
+            self.sentence, f"{self.title} {self.before}", closest, cross_lingual, not self.before, len(self.parts) > 1
+        )
 
     def text(self) -> str:
         """The reader's second segment: the sentence first, so truncation cuts the context."""
@@ -209,6 +226,18 @@ class SentenceScorer(Protocol):
         ...
 
 
+def bundled_base(settings: Settings) -> Path:
+    """The bundled e5's folder, which the trained readers load on top of."""
+    from rag.models import bundled_model_dir, is_prepared
+
+    if not is_prepared(settings.model_cache):
+        raise ModelError(
+            f"The reader needs the bundled model, which is not prepared in {settings.model_cache}: "
+            "run `rag models prepare` (the set-up script does it)"
+        )
+    return bundled_model_dir(settings.model_cache)
+
+
 class CrossEncoderScorer:
     """The trained reader: calibrated probabilities that a sentence answers the question."""
 
@@ -216,14 +245,7 @@ class CrossEncoderScorer:
     pairs = True
 
     def __init__(self, settings: Settings) -> None:
-        from rag.models import bundled_model_dir, is_prepared
-
-        if not is_prepared(settings.model_cache):
-            raise ModelError(
-                f"The reader needs the bundled model, which is not prepared in {settings.model_cache}: "
-                "run `rag models prepare` (the set-up script does it)"
-            )
-        self.reader = load_reader(bundled_model_dir(settings.model_cache), settings.reader_dir)
+        self.reader = load_reader(bundled_base(settings), settings.reader_dir)
         self.threshold = self.reader.config.threshold
         self.extra_threshold = self.reader.config.extra_threshold
 
@@ -363,17 +385,31 @@ def load_reader_embedder(base_dir: Path, folder: Path = ADAPTER_DIR) -> ReaderEm
 
 @dataclass(frozen=True)
 class EvidenceModel:
-    """The evidence reader's logistic regression, as eval/reader/train_evidence.py saves it."""
+    """The evidence reader's weights, as eval/reader/train_evidence.py saves them."""
 
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    coef: tuple[float, ...]
-    intercept: float
+    logistic: LogisticModel  # over rag.evidence.FEATURES (its own threshold is not used)
     answer_cosine: float  # answer only when the closest candidate's cosine reaches this
     extra_threshold: float  # a further sentence joins the answer at this probability
     adapter_sha256: str = ""  # the reader adapter whose cosines it was trained on ("": the base e5's)
     cross_lingual_margin: float = 0.0  # added to the cosine of a sentence in another language
+
+    @classmethod
+    def from_json(cls, model: dict[str, Any]) -> EvidenceModel:
+        from rag.judge import LogisticModel
+
+        return cls(
+            LogisticModel(
+                tuple(model["features"]),
+                tuple(float(x) for x in model["mean"]),
+                tuple(float(x) for x in model["scale"]),
+                tuple(float(x) for x in model["coef"]),
+                float(model["intercept"]),
+            ),
+            answer_cosine=float(model["answer_cosine"]),
+            extra_threshold=float(model["extra_threshold"]),
+            adapter_sha256=str(model.get("adapter_sha256", "")),
+            cross_lingual_margin=float(model.get("cross_lingual_margin", 0.0)),
+        )
 
     @classmethod
     def read(cls, path: Path) -> EvidenceModel:
@@ -381,17 +417,7 @@ class EvidenceModel:
             data = json.loads(path.read_text(encoding="utf-8"))
             model = data["model"]
             digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()
-            loaded = cls(
-                features=tuple(model["features"]),
-                mean=tuple(float(x) for x in model["mean"]),
-                scale=tuple(float(x) for x in model["scale"]),
-                coef=tuple(float(x) for x in model["coef"]),
-                intercept=float(model["intercept"]),
-                answer_cosine=float(model["answer_cosine"]),
-                extra_threshold=float(model["extra_threshold"]),
-                adapter_sha256=str(model.get("adapter_sha256", "")),
-                cross_lingual_margin=float(model.get("cross_lingual_margin", 0.0)),
-            )
+            loaded = cls.from_json(model)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
                 f"The evidence reader's weights {path} cannot be read ({exc}): reinstall the package"
@@ -403,23 +429,15 @@ class EvidenceModel:
             )
         from rag.evidence import FEATURES
 
-        if loaded.features != FEATURES or not len(loaded.mean) == len(loaded.scale) == len(loaded.coef) == len(
-            FEATURES
-        ):
+        logistic = loaded.logistic
+        if logistic.features != FEATURES or not len(logistic.mean) == len(logistic.scale) == len(
+            logistic.weights
+        ) == len(FEATURES):
             raise ModelError(
                 f"The evidence reader's weights {path} were trained on other features than this version "
                 "computes: retrain them with eval/reader/train_evidence.py"
             )
         return loaded
-
-    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        import numpy as np
-
-        if not rows:
-            return []
-        x = (np.asarray(rows, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        z = x @ np.asarray(self.coef) + self.intercept
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-z))]
 
 
 @functools.lru_cache(maxsize=2)
@@ -452,14 +470,7 @@ class EvidenceScorer:
         self.extra_threshold = self.model.extra_threshold
         self.reader_embedder: ReaderEmbedder | None = None
         if self.model.adapter_sha256:
-            from rag.models import bundled_model_dir, is_prepared
-
-            if not is_prepared(settings.model_cache):
-                raise ModelError(
-                    f"The reader needs the bundled model, which is not prepared in {settings.model_cache}: "
-                    "run `rag models prepare` (the set-up script does it)"
-                )
-            self.reader_embedder = load_reader_embedder(bundled_model_dir(settings.model_cache), adapter)
+            self.reader_embedder = load_reader_embedder(bundled_base(settings), adapter)
             if self.reader_embedder.sha256 != self.model.adapter_sha256:
                 raise ModelError(
                     f"The evidence reader {EVIDENCE_FILE} was trained on another adapter than {adapter}: "
@@ -482,26 +493,15 @@ class EvidenceScorer:
         """Each candidate's probability of answering, and the closest candidate's cosine."""
         if not candidates:
             return [], -1.0
-        from rag.evidence import Unit, features
+        from rag.evidence import features
         from rag.readers import detect_language
 
         language = detect_language(question)
-        # A pair is as close to the question as the closer of its sentences: no extra embedding.
-        texts = list(dict.fromkeys(part for c, _ in candidates for part in (c.parts or (c.sentence,))))
+        texts = list(dict.fromkeys(piece for c, _ in candidates for piece in c.pieces))
         cosine = dict(zip(texts, self.cosines(question, texts), strict=True))
-        units = [
-            Unit(
-                c.sentence,
-                f"{c.title} {c.before}",
-                max(cosine[part] for part in (c.parts or (c.sentence,))),
-                lang != language,
-                not c.before,
-                len(c.parts) > 1,
-            )
-            for c, lang in candidates
-        ]
+        units = [c.unit(cosine, lang != language) for c, lang in candidates]
         rows = features(question, units, self.model.cross_lingual_margin)
-        return self.model.probabilities(rows), max(cosine.values())
+        return self.model.logistic.probabilities(rows), max(cosine.values())
 
 
 SCORERS = ("cosine", "evidence", "cross-encoder")

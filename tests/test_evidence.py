@@ -91,7 +91,7 @@ def test_word_overlap_is_measured_within_each_language():
 
 def test_the_shipped_weights_load_with_their_hash_and_match_the_features():
     model = EvidenceModel.read(EVIDENCE_FILE)
-    assert model.features == FEATURES and len(model.coef) == len(FEATURES)
+    assert model.logistic.features == FEATURES and len(model.logistic.weights) == len(FEATURES)
     assert 0 < model.answer_cosine < 1 and 0 < model.extra_threshold <= 1
     assert model.adapter_sha256 == json.loads((ADAPTER_DIR / "adapter.json").read_text())["sha256"]
 

@@ -132,7 +132,7 @@ def calibrate(groups: list[data.Group], scores: list[list[float]]) -> dict[str, 
     }
 
 
-def e5_embed(settings: Settings) -> data.Embed:
+def e5_embed(settings: Settings, announce: bool = True) -> data.Embed:
     """Unit vectors from the bundled e5 (with its query: / passage: prompts), for mining."""
     import numpy as np
 
@@ -141,7 +141,8 @@ def e5_embed(settings: Settings) -> data.Embed:
     embedder = make_embedder(settings)
 
     def embed(texts: list[str], queries: bool) -> object:
-        print(f"embedding {len(texts)} {'questions' if queries else 'sentences'} for hard negatives", flush=True)
+        if announce:
+            print(f"embedding {len(texts)} {'questions' if queries else 'sentences'} for hard negatives", flush=True)
         rows = [embedder.embed_query(t) for t in texts] if queries else embedder.embed_passages(texts)
         vectors = np.asarray(rows, dtype=np.float32)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)

@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import data  # noqa: E402  (eval/reader/data.py)
-from train import calibrate  # noqa: E402  (eval/reader/train.py)
+from train import calibrate, e5_embed  # noqa: E402  (eval/reader/train.py)
 
 from rag.embedder import make_embedder  # noqa: E402
 from rag.evidence import FEATURES, Unit, features  # noqa: E402
@@ -61,23 +61,12 @@ class Vectors:
         self.cache: dict[tuple[bool, str], object] = {}
         if self.path.exists():
             self.cache = pickle.loads(self.path.read_bytes())
-        self._encode = None
+        self._encode: data.Embed | None = None
 
-    def encoder(self):  # type: ignore[no-untyped-def]
-        import numpy as np
-
+    def encoder(self) -> data.Embed:
         if self.adapter is not None:
             return load_reader_embedder(bundled_model_dir(self.settings.model_cache), self.adapter).vectors
-        from rag.embedder import make_embedder
-
-        embedder = make_embedder(self.settings)
-
-        def encode(texts: list[str], queries: bool) -> object:
-            rows = [embedder.embed_query(t) for t in texts] if queries else embedder.embed_passages(texts)
-            vectors = np.asarray(rows, dtype=np.float32)
-            return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
-
-        return encode
+        return e5_embed(self.settings, announce=False)
 
     def __call__(self, texts: list[str], queries: bool) -> object:
         import numpy as np
@@ -87,7 +76,7 @@ class Vectors:
             if self._encode is None:
                 self._encode = self.encoder()
             print(f"embedding {len(missing)} {'questions' if queries else 'sentences'}", flush=True)
-            for text, row in zip(missing, self._encode(missing, queries), strict=True):  # type: ignore[misc]
+            for text, row in zip(missing, self._encode(missing, queries), strict=True):
                 self.cache[(queries, text)] = np.asarray(row, dtype=np.float16)
             self.path.write_bytes(pickle.dumps(self.cache))
         return np.asarray([self.cache[(queries, t)] for t in texts], dtype=np.float32)
@@ -116,7 +105,7 @@ def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
     from rag.readers import detect_language
 
     questions = vectors([g.question for g in groups], True)
-    texts = sorted({part for g in groups for c in g.candidates for part in (c.parts or (c.sentence,))})
+    texts = sorted({piece for g in groups for c in g.candidates for piece in c.pieces})
     sentences = vectors(texts, False)
     index = {s: i for i, s in enumerate(texts)}
     languages: dict[str, str] = {}
@@ -126,9 +115,8 @@ def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
         for c in g.candidates:
             if c.sentence not in languages:
                 languages[c.sentence] = detect_language(f"{c.title} {c.before} {c.sentence}")
-            cosine = max(float(sentences[index[p]] @ q) for p in (c.parts or (c.sentence,)))  # type: ignore[index]
-            cross = languages[c.sentence] != g.language
-            units.append(Unit(c.sentence, f"{c.title} {c.before}", cosine, cross, not c.before, len(c.parts) > 1))
+            cosine = {piece: float(sentences[index[piece]] @ q) for piece in c.pieces}  # type: ignore[index]
+            units.append(c.unit(cosine, languages[c.sentence] != g.language))
         out.append(units)
     return out
 
@@ -243,23 +231,6 @@ def main() -> None:
     model = LogisticRegression(C=args.c, max_iter=2000, class_weight="balanced")
     model.fit((x - mean) / scale, y)
     coef, intercept = model.coef_[0], float(model.intercept_[0])
-
-    def probabilities(rows: list[list[float]]) -> list[float]:
-        z = ((np.asarray(rows) - mean) / scale) @ coef + intercept
-        return [float(p) for p in 1 / (1 + np.exp(-z))]
-
-    calibration_rows = [
-        features(g.question, u, margin)
-        for g, u in zip(calibration_groups, group_units(calibration_groups, vectors), strict=True)
-    ]
-    calibration_scores = [probabilities(rows) if rows else [] for rows in calibration_rows]
-    figures = calibrate(calibration_groups, calibration_scores)
-    cosine_top1 = [
-        g.labels[int(np.argmax([r[0] for r in rows]))] == 1
-        for g, rows in zip(calibration_groups, calibration_rows, strict=True)
-        if g.answerable
-    ]
-    figures["cosine_top1_right"] = round(sum(cosine_top1) / len(cosine_top1), 4)
     weights = {
         "features": list(FEATURES),
         "mean": [round(float(v), 6) for v in mean],
@@ -271,7 +242,20 @@ def main() -> None:
         "adapter_sha256": "" if adapter is None else file_sha256(adapter / ADAPTER_WEIGHTS),
         "cross_lingual_margin": margin,
     }
-    model_object = EvidenceModel(**{k: tuple(v) if isinstance(v, list) else v for k, v in weights.items()})  # type: ignore[arg-type]
+    model_object = EvidenceModel.from_json(weights)
+
+    calibration_rows = [
+        features(g.question, u, margin)
+        for g, u in zip(calibration_groups, group_units(calibration_groups, vectors), strict=True)
+    ]
+    calibration_scores = [model_object.logistic.probabilities(rows) for rows in calibration_rows]
+    figures = calibrate(calibration_groups, calibration_scores)
+    cosine_top1 = [
+        g.labels[int(np.argmax([r[0] for r in rows]))] == 1
+        for g, rows in zip(calibration_groups, calibration_rows, strict=True)
+        if g.answerable
+    ]
+    figures["cosine_top1_right"] = round(sum(cosine_top1) / len(cosine_top1), 4)
     scorer = EvidenceScorer(settings, make_embedder(settings), model_object, adapter or ADAPTER_DIR)
     retrieval = retrieval_calibration(settings, scorer, args.max_false_abstentions)
     print("calibrated on retrieval:", json.dumps(retrieval), flush=True)
