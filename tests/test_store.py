@@ -1,0 +1,42 @@
+"""The chunk store's nearest-neighbour search, on a real persistent Chroma."""
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+
+from rag.settings import Settings
+from rag.store import SEARCH_EF, ChunkStore
+
+
+def _cone(rng: np.random.Generator, center: np.ndarray, n: int) -> np.ndarray:
+    """Unit vectors in a narrow cone, as e5's are (cosines of about 0.7-0.8 between any two)."""
+    vectors = center + 0.6 * rng.normal(size=(n, center.size)) / np.sqrt(center.size)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_search_finds_the_exact_nearest_chunks_in_a_narrow_cone(settings: Settings) -> None:
+    """At Chroma's default search width this measured a recall@20 of 0.96 (2 of 100 queries
+    missing their nearest vector); the store's width brings it to 0.999."""
+    rng = np.random.default_rng(7)
+    center = rng.normal(size=384)
+    center /= np.linalg.norm(center)
+    vectors, queries = _cone(rng, center, 2000), _cone(rng, center, 100)
+    collection = ChunkStore(settings).collection
+    ids = [f"c{i}" for i in range(len(vectors))]
+    for start in range(0, len(ids), 500):
+        collection.add(ids=ids[start : start + 500], embeddings=vectors[start : start + 500].tolist())
+    found = collection.query(query_embeddings=queries.tolist(), n_results=20, include=[])["ids"]
+    exact = [{ids[j] for j in np.argsort(-(vectors @ q))[:20]} for q in queries]
+    recall = np.mean([len(set(got) & want) / 20 for got, want in zip(found, exact, strict=True)])
+    assert recall >= 0.99
+    assert all(ids[int(np.argmax(vectors @ q))] in got for q, got in zip(queries, found, strict=True))
+
+
+def test_an_index_made_with_chromas_defaults_is_searched_wider_when_opened(settings: Settings) -> None:
+    client = chromadb.PersistentClient(
+        path=str(settings.index / "chroma"), settings=ChromaSettings(anonymized_telemetry=False)
+    )
+    client.create_collection(settings.collection, metadata={"hnsw:space": "cosine"}, embedding_function=None)
+    collection = ChunkStore(settings).collection
+    assert collection.configuration_json["hnsw"]["ef_search"] == SEARCH_EF
+    assert collection.configuration_json["hnsw"]["space"] == "cosine"
