@@ -108,6 +108,11 @@ def _english_questions() -> dict[str, str]:
     return {str(r["doc"]): str(r["question"]) for r in rows if r["question"] not in asked and r["doc"] not in used}
 
 
+def piaf_calibrating(article: int) -> bool:
+    """Whether PIAF's article number `article` is held apart from training, for calibration."""
+    return article % 6 == 5
+
+
 def piaf_groups(rng: random.Random, negatives_elsewhere: int = 4) -> tuple[list[Group], list[Group]]:
     """(training groups, calibration groups) from PIAF, French and English questions."""
     data = json.loads(PIAF_SOURCE.read_text(encoding="utf-8"))["data"]
@@ -118,7 +123,7 @@ def piaf_groups(rng: random.Random, negatives_elsewhere: int = 4) -> tuple[list[
     for a, article in enumerate(data):
         title = article.get("title", "").replace("_", " ")
         units = [sentences_of(p["context"], title) for p in article["paragraphs"]]
-        calibrating = a % 6 == 5
+        calibrating = piaf_calibrating(a)
         target = calibration if calibrating else train
         for p, paragraph in enumerate(article["paragraphs"]):
             name = f"{a:03d}_{p:02d}.md"
