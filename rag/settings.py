@@ -56,12 +56,13 @@ class Settings:
     unsupported: str = "mark"
     # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
     judge: str = "embedded"
-    # Who picks the answer's sentences: "cosine" (e5 similarity, the default), "evidence" (a
-    # logistic regression over a fine-tuned e5's cosine, word and name overlap and answer type;
-    # its weights ship in rag/evidence.json and rag/reader_adapter/) or "cross-encoder" (a reader
-    # trained by eval/reader/train.py into `reader_dir`; its thresholds are calibrated with it,
-    # in reader.json). README "The reader" has the measurements.
-    reader: str = "cosine"
+    # Who picks the answer's sentences: "evidence" (the default: a logistic regression over a
+    # fine-tuned e5's cosine, word and name overlap and answer type; its weights ship in
+    # rag/evidence.json and rag/reader_adapter/), "cosine" (the retrieval model's similarity,
+    # for any embedding model) or "cross-encoder" (a reader trained by eval/reader/train.py into
+    # `reader_dir`; its thresholds are calibrated with it, in reader.json). README "The reader"
+    # has the measurements.
+    reader: str = "evidence"
     reader_dir: Path = _default_cache() / "reader"
     max_answer_sentences: int = 3
     # The cosine reader's bar, calibrated on the PIAF suite: the best sentence must be at

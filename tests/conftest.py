@@ -69,7 +69,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env(index=tmp_path / "index", embed_model="fake", min_sentence_score=0.3)
+    # The fake embedder's cosine picks the sentences: deterministic and instant. The evidence
+    # reader (the default) reads with the real e5: tests/test_evidence.py, test_real_model.py.
+    return Settings.from_env(index=tmp_path / "index", embed_model="fake", min_sentence_score=0.3, reader="cosine")
 
 
 @pytest.fixture

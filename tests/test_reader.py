@@ -241,7 +241,7 @@ def test_damaged_missing_or_unreadable_reader_files_are_refused_with_a_message(t
     with pytest.raises(ModelError, match="cannot be read"):
         Reader(tmp_path / "unused-base", folder)
     (folder / CONFIG_FILE).unlink()
-    with pytest.raises(ModelError, match="No trained reader in .*RAG_READER=cosine"):
+    with pytest.raises(ModelError, match="No trained reader in .*RAG_READER=evidence"):
         Reader(tmp_path / "unused-base", folder)
 
 

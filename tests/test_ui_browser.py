@@ -130,7 +130,9 @@ def test_chat_citation_upload_in_a_real_browser(server, browser, tmp_path):
     last.click()
     target = page.locator(f"#src-{n}")
     page.wait_for_function(f"() => document.getElementById('src-{n}').classList.contains('active')")
-    assert "enquête" in target.inner_text() or "Mistral" in target.inner_text()
+    # ... highlighted (the mark is the sentence the answer quotes with that citation)
+    quote = target.inner_text().removesuffix(f"[{n}]").strip()
+    assert quote and f"{quote} [{n}]" in page.locator("#chat").inner_text()
     assert target.is_visible()
     page.screenshot(path=str(SCREENSHOTS / "chat.png"))
 
