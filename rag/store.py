@@ -31,6 +31,10 @@ _NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_i
 # next), and none at 400. Raised on existing indexes when they are opened.
 SEARCH_EF = 400
 CONSTRUCTION_EF = 200
+# Rows per read of the whole collection: one get() of every chunk fails on a large index
+# (Chroma's SQLite refuses a statement with more variables than its limit, measured at 100,000
+# chunks: "too many SQL variables").
+PAGE = 5000
 
 
 class ChunkStore:
@@ -109,7 +113,7 @@ class ChunkStore:
         """One entry per document, from the metadata of its first chunk."""
         if not self.exists():
             return []
-        got = self.collection.get(where={"chunk_index": 0}, include=["metadatas"])
+        got = self._get_all(["metadatas"], where={"chunk_index": 0})
         docs = [
             DocumentInfo(
                 doc_id=str(m["doc_id"]),
@@ -130,6 +134,18 @@ class ChunkStore:
                 doc = replace(doc, content_hash="")
             by_id[doc.doc_id] = doc
         return sorted(by_id.values(), key=lambda d: (d.source, d.doc_id))
+
+    def _get_all(self, include: list[str], where: dict[str, Any] | None = None) -> dict[str, list[Any]]:
+        """Every matching chunk's id and `include` fields, read a page at a time."""
+        out: dict[str, list[Any]] = {"ids": [], **{field: [] for field in include}}
+        offset = 0
+        while True:
+            page = self.collection.get(where=where, include=include, limit=PAGE, offset=offset)
+            for field in out:
+                out[field].extend(page[field])
+            if len(page["ids"]) < PAGE:
+                return out
+            offset += PAGE
 
     def chunk_ids(self, doc_id: str) -> list[str]:
         return list(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
@@ -183,12 +199,12 @@ class ChunkStore:
     def all_nodes(self) -> list[BaseNode]:
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        got = self.collection.get(include=["documents", "metadatas"])
+        got = self._get_all(["documents", "metadatas"])
         return [
             metadata_dict_to_node(meta, text) for meta, text in zip(got["metadatas"], got["documents"], strict=True)
         ]
 
     def fingerprint(self) -> str:
         """Changes whenever any chunk is added or removed (chunk ids embed the content hash)."""
-        ids = sorted(self.collection.get(include=[])["ids"])
+        ids = sorted(self._get_all([])["ids"])
         return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]

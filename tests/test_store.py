@@ -1,11 +1,12 @@
-"""The chunk store's nearest-neighbour search, on a real persistent Chroma."""
+"""The chunk store on a real persistent Chroma: nearest-neighbour search, reads of a large index."""
 
 import chromadb
 import numpy as np
+import pytest
 from chromadb.config import Settings as ChromaSettings
 
 from rag.settings import Settings
-from rag.store import SEARCH_EF, ChunkStore
+from rag.store import PAGE, SEARCH_EF, ChunkStore
 
 
 def _cone(rng: np.random.Generator, center: np.ndarray, n: int) -> np.ndarray:
@@ -40,3 +41,35 @@ def test_an_index_made_with_chromas_defaults_is_searched_wider_when_opened(setti
     collection = ChunkStore(settings).collection
     assert collection.configuration_json["hnsw"]["ef_search"] == SEARCH_EF
     assert collection.configuration_json["hnsw"]["space"] == "cosine"
+
+
+@pytest.mark.slow
+def test_reads_of_the_whole_index_are_paged_past_sqlites_variable_limit(settings: Settings) -> None:
+    """40,000 chunks: one get() of them all fails in Chroma ("too many SQL variables", measured);
+    the store's documents, lexical nodes and fingerprint read them a page at a time."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    store = ChunkStore(settings)
+    n, per_doc = 40_000, 5
+    vectors = np.random.default_rng(0).normal(size=(n, 8))
+    for start in range(0, n, PAGE):  # written as the store writes chunks, vectors aside
+        store.vector_store.add(
+            [
+                TextNode(
+                    id_=f"d{i // per_doc}:{i % per_doc}",
+                    text=f"passage {i}",
+                    embedding=vectors[i].tolist(),
+                    metadata={"chunk_index": i % per_doc, "n_chunks": per_doc},
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"d{i // per_doc}")},
+                )
+                for i in range(start, min(n, start + PAGE))
+            ]
+        )
+    with pytest.raises(Exception, match="too many SQL variables"):
+        store.collection.get(include=["documents", "metadatas"])
+    assert len(store.documents()) == n // per_doc
+    nodes = store.all_nodes()
+    assert len(nodes) == n and len({node.node_id for node in nodes}) == n
+    before = store.fingerprint()
+    store.collection.delete(ids=["d7:3"])
+    assert store.fingerprint() != before
