@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Protocol
 
 from rag.embedder import Embedder
+from rag.evidence import answer_span
 from rag.prompts import abstain_message
 from rag.reader import ReaderInput, SentenceScorer, make_scorer
 from rag.readers import detect_language
@@ -141,7 +142,9 @@ class ExtractiveAnswerer:
         if not chosen:
             return Answer(question, abstain_message(detect_language(question)), True, (), tuple(hits))
         spans = [(c.hit, a, b) for c in chosen for a, b in c.spans]
-        citations = tuple(Citation.of(n, hit, a, b) for n, (hit, a, b) in enumerate(spans, 1))
+        citations = tuple(
+            Citation.of(n, hit, a, b, answer_span(question, hit.text[a:b])) for n, (hit, a, b) in enumerate(spans, 1)
+        )
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         # Each sentence is a verbatim quote of the passage it cites: supported by construction.
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True, 1.0) for c in citations)

@@ -241,3 +241,80 @@ def features(question: str, units: Sequence[Unit], margin: float = 0.0) -> list[
                 row[f"{q}*{k}"] = kinds[k] if q == kind else 0.0
         rows.append([row[name] for name in FEATURES])
     return rows
+
+
+# --- the answer inside a quoted sentence --------------------------------------------------------
+
+_MONTH_WORDS = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december|"
+    r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|"
+    r"décembre|decembre)"
+)
+_DATE_SPAN = re.compile(
+    rf"\b(?:\d{{1,2}}(?:er)?\s+{_MONTH_WORDS}(?:\s+\d{{4}})?|{_MONTH_WORDS}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?|"
+    rf"{_MONTH_WORDS}\s+\d{{4}}|(?:1[6-9]\d\d|20\d\d))\b",
+    re.IGNORECASE,
+)
+_NUMBER_WORD_ALTERNATION = "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True))
+_QUANTITY_SPAN = re.compile(
+    r"(?:\b(?:près de|environ|plus de|moins de|about|nearly|almost|over|more than|less than|around|some)\s+)?"
+    rf"(?:\b\d+(?:[\u202f\u00a0 ]\d{{3}})*(?:[.,]\d+)?|\b(?:{_NUMBER_WORD_ALTERNATION})\b)"
+    r"(?:\s*(?:%|‰|€|\$|£|\bpour ?cent\b|\bper ?cent\b))?"
+    r"(?:\s+(?:millions?|milliards?|billions?|thousands?|hundreds?|mille|dizaines?|centaines?)\b)?"
+    r"(?:\s+(?:de\s+|d['’])?(?:dollars|euros|livres|pounds|francs|ans|years?|mètres|metres|meters|km|kilomètres|"
+    r"kilometres|personnes|people)\b)?",
+    re.IGNORECASE,
+)
+_NAME_SPAN = re.compile(
+    r"\b[A-ZÀ-Ý][\w'’-]*(?:\s+(?:(?:de|du|des|da|van|von|der|al|bin|la|le)\s+)?[A-ZÀ-Ý][\w'’-]*)*", re.UNICODE
+)
+
+
+def answer_span(question: str, sentence: str) -> tuple[int, int] | None:
+    """Where in `sentence` the answer to `question` most likely is, for the questions whose
+    answer is a short thing of a known kind: a number or quantity (how many, how much, how old),
+    a date or year (when), a name (who) or a place (where). The first such thing the question
+    does not already give; None for other questions (why, what, yes/no) or when there is none.
+    Offsets are into `sentence`."""
+    kind = question_type(question)
+    given = set(content_stems(question)) | _names(question)
+    folded_question = fold(question)
+
+    def new(start: int, end: int) -> bool:
+        text = sentence[start:end].strip()
+        if not text or fold(text) in folded_question:
+            return False
+        return any(_fold(w) not in given for w in _WORD.findall(text) if w.lower() not in _STOP)
+
+    if kind == "number":
+        for m in _QUANTITY_SPAN.finditer(sentence):
+            year_only = _YEAR.fullmatch(m.group().strip()) is not None
+            if not year_only and new(m.start(), m.end()):
+                return _trimmed(sentence, m.start(), m.end())
+    elif kind == "when":
+        for m in _DATE_SPAN.finditer(sentence):
+            if new(m.start(), m.end()):
+                return _trimmed(sentence, m.start(), m.end())
+    elif kind in ("who", "where"):
+        places = [m.end() - 1 for m in _PLACE.finditer(sentence)] if kind == "where" else []
+        found = []
+        for m in _NAME_SPAN.finditer(sentence):
+            words = m.group().split()
+            if words[0].lower() in _STOP:  # "Les", "The" opening a sentence
+                continue
+            if kind == "where" and m.start() not in places:
+                continue
+            if new(m.start(), m.end()):
+                found.append((len(words) < 2, m.start(), m.end()))
+        if found:  # a full name ("Sam Altman") before a single capitalised word ("PDG")
+            _, start, end = min(found)
+            return _trimmed(sentence, start, end)
+    return None
+
+
+def _trimmed(sentence: str, start: int, end: int) -> tuple[int, int]:
+    while end > start and not sentence[end - 1].isalnum() and sentence[end - 1] not in "%€$£":
+        end -= 1
+    while start < end and sentence[start].isspace():
+        start += 1
+    return start, end

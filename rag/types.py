@@ -62,7 +62,9 @@ class Citation:
     """What [n] in an answer points to: a quoted span of a retrieved chunk.
 
     `quote_start`/`quote_end` are offsets into `passage` (the chunk's text), so a reader can
-    highlight the span; `doc_start` is where the passage starts in the document.
+    highlight the span; `doc_start` is where the passage starts in the document. `span_start`/
+    `span_end` (into `passage` too, -1 when none) mark the short answer inside the quote when
+    the reader finds one (a number, a date, a name: rag.evidence.answer_span).
     """
 
     n: int
@@ -76,10 +78,13 @@ class Citation:
     quote_start: int
     quote_end: int
     doc_start: int
+    span_start: int = -1
+    span_end: int = -1
 
     @classmethod
-    def of(cls, n: int, hit: Hit, start: int, end: int) -> Citation:
-        """Citation n: the span hit.text[start:end] of a retrieved passage."""
+    def of(cls, n: int, hit: Hit, start: int, end: int, span: tuple[int, int] | None = None) -> Citation:
+        """Citation n: the span hit.text[start:end] of a retrieved passage; `span`, the answer
+        inside it (offsets into the quote)."""
         return cls(
             n=n,
             doc_id=hit.doc_id,
@@ -92,6 +97,8 @@ class Citation:
             quote_start=start,
             quote_end=end,
             doc_start=hit.start,
+            span_start=-1 if span is None else start + span[0],
+            span_end=-1 if span is None else start + span[1],
         )
 
     def to_json(self) -> dict[str, object]:
@@ -105,7 +112,17 @@ class Citation:
             "quote": self.quote,
             "start": self.doc_start + self.quote_start,
             "end": self.doc_start + self.quote_end,
-        }
+        } | (
+            {
+                "answer_span": {
+                    "text": self.passage[self.span_start : self.span_end],
+                    "start": self.doc_start + self.span_start,
+                    "end": self.doc_start + self.span_end,
+                }
+            }
+            if self.span_start >= 0
+            else {}
+        )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,17 @@ def test_citation_offsets_point_into_the_document(indexed, tmp_path):
         assert document_text[c["start"] : c["end"]] == c["quote"]
 
 
+def test_the_short_answer_inside_the_quote_is_given_with_its_offsets(indexed):
+    answer = indexed.ask("Combien de personnes le secteur emploie-t-il ?")
+    document_text = ARTICLE_FR[len("date 2024-03-05 ") :].strip()
+    spans = [c["answer_span"] for c in answer.to_json()["citations"] if "answer_span" in c]
+    assert [s["text"] for s in spans] == ["près de 13 millions de personnes"]
+    assert all(document_text[s["start"] : s["end"]] == s["text"] for s in spans)
+    # a question that asks for no short thing (why, what) gets none
+    why = indexed.ask("Pourquoi la Commission européenne a-t-elle ouvert une enquête ?")
+    assert not any("answer_span" in c for c in why.to_json()["citations"])
+
+
 def test_abstains_when_nothing_is_close(indexed):
     answer = indexed.ask("Quel temps fera-t-il à Tokyo demain matin ?")
     assert answer.abstained and not answer.citations

@@ -9,7 +9,7 @@ import pytest
 
 from rag.answer import ExtractiveAnswerer
 from rag.errors import ModelError
-from rag.evidence import FEATURES, Unit, content_stems, features, question_type, sentence_kinds
+from rag.evidence import FEATURES, Unit, answer_span, content_stems, features, question_type, sentence_kinds
 from rag.reader import ADAPTER_DIR, EVIDENCE_FILE, EvidenceModel, EvidenceScorer, ReaderEmbedder, ReaderInput
 from rag.types import Hit
 from tests.conftest import FakeEmbedder
@@ -173,3 +173,52 @@ def test_a_pair_is_as_close_as_its_closer_sentence(settings):
     embedder.embed_passages = lambda texts: seen.extend(texts) or original(texts)  # type: ignore[method-assign]
     scorer.score(QUESTION, [(pair, "en")])
     assert seen == list(pair.parts)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "span"),
+    [
+        (
+            "How much has Microsoft invested in OpenAI?",
+            "La firme de Redmond a investi près de 13 milliards de dollars dans la start-up.",
+            "près de 13 milliards de dollars",
+        ),
+        ("How old was Edgard Pisani when he died?", "Edgard Pisani s'est éteint à l'âge de 97 ans.", "97 ans"),
+        (
+            "Combien de personnes ont été évacuées en 2018 ?",
+            "En 2018, plus de 1 000 personnes ont été évacuées.",
+            "plus de 1 000 personnes",
+        ),
+        ("When did Edgard Pisani die?", "Edgard Pisani s'est éteint le 20 juin 2016, à 97 ans.", "20 juin 2016"),
+        (
+            "Who is the CEO of OpenAI?",
+            "Les suspicions ont été exacerbées par l’éviction du PDG d’OpenAI, Sam Altman.",
+            "Sam Altman",
+        ),
+        (
+            "Who won the 2019 Chicago Marathon?",
+            "Brigid Kosgei of Kenya won the 2019 Chicago Marathon.",
+            "Brigid Kosgei",
+        ),
+        (
+            "Where did the train collision happen?",
+            "La collision s'est produite à Dudelange, au Luxembourg.",
+            "Dudelange",
+        ),
+    ],
+)
+def test_the_short_answer_is_found_in_the_sentence(question, sentence, span):
+    found = answer_span(question, sentence)
+    assert found is not None and sentence[found[0] : found[1]] == span
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence"),
+    [
+        ("Why is the EU looking at Mistral?", "Le régulateur va examiner l'opération."),  # not a short answer
+        ("How many people did Siemens employ in 2018?", "Siemens had a good year in 2018."),  # only the question's
+        ("Who founded Siemens?", "The company makes trains and turbines in Siemens plants."),  # no new name
+    ],
+)
+def test_no_span_when_the_question_asks_for_no_short_thing_or_the_sentence_has_none(question, sentence):
+    assert answer_span(question, sentence) is None

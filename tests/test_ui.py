@@ -31,6 +31,8 @@ def test_chat_streams_an_answer_with_clickable_citations_and_highlighted_sources
     numbers = re.findall(r'<a class="cite" href="#src-(\d+)">\[\1\]</a>', answer)
     assert numbers and all(f'id="src-{n}"' in sources for n in numbers)
     assert "<mark" in sources and "13 millions" in sources
+    # the short answer the reader found in the quote is picked out inside the highlight
+    assert '<strong class="answer-span" title="the likely answer">près de 13 millions de personnes</strong>' in sources
     assert "2024-03-05" in sources
     assert all(len(step[0][-1]["content"]) <= len(answer) for step in steps[:-1])
 

@@ -34,6 +34,7 @@ CSS = """
 .source { border-left: 3px solid #d0d7de; padding: 6px 10px; margin: 8px 0; scroll-margin: 80px; }
 .source mark { background: #fff3b0; padding: 0 2px; scroll-margin: 80px; }
 .source mark.active { background: #ffd33d; outline: 2px solid #0969da; }
+.source mark .answer-span { font-weight: 700; text-decoration: underline; text-decoration-thickness: 2px; }
 .source .meta { color: #57606a; font-size: 0.85em; }
 a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .abstained { color: #9a6700; font-weight: 600; }
@@ -117,10 +118,7 @@ class ChatUI:
             parts, cursor = [], 0
             for c in sorted(quotes, key=lambda q: q.quote_start):
                 parts.append(_paragraphs(html.escape(first.passage[cursor : c.quote_start])))
-                parts.append(
-                    f'<mark id="src-{c.n}">{html.escape(first.passage[c.quote_start : c.quote_end])}'
-                    f" <sup>[{c.n}]</sup></mark>"
-                )
+                parts.append(f'<mark id="src-{c.n}">{_quote_html(c)} <sup>[{c.n}]</sup></mark>')
                 cursor = c.quote_end
             parts.append(_paragraphs(html.escape(first.passage[cursor:])))
             numbers = "".join(f"[{c.n}]" for c in quotes)
@@ -359,6 +357,20 @@ class ChatUI:
 
 def _link_citations(escaped: str) -> str:
     return _CITATION.sub(lambda m: f'<a class="cite" href="#src-{m.group(1)}">[{m.group(1)}]</a>', escaped)
+
+
+def _quote_html(c: Citation) -> str:
+    """The quote, escaped, with the short answer the reader found in it (if any) in bold."""
+    text = c.passage
+    if not c.quote_start <= c.span_start < c.span_end <= c.quote_end:
+        return html.escape(text[c.quote_start : c.quote_end])
+    return (
+        html.escape(text[c.quote_start : c.span_start])
+        + '<strong class="answer-span" title="the likely answer">'
+        + html.escape(text[c.span_start : c.span_end])
+        + "</strong>"
+        + html.escape(text[c.span_end : c.quote_end])
+    )
 
 
 def _paragraphs(escaped: str) -> str:

@@ -1,0 +1,60 @@
+"""How often the short answer the answerer marks inside its quotes holds the key facts.
+
+    .venv/bin/python eval/reader/spans.py news demo piaf
+
+For each suite (eval/suites/<name>.jsonl; its corpus indexed once in ~/.cache/rag/sweep/), every
+answerable question that asks for a short thing (a number, a date, a name, a place: the question
+types of rag.evidence) and that the default answerer answers right is asked again, and the spans
+of its citations (rag.evidence.answer_span) are checked against the case's key facts. Prints,
+per suite: such answers, those with a span, and those whose spans hold every key fact (a fact
+spelt with more words than the span, "à Bizerte" for "Bizerte", counts as a miss), then each miss.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from rag.evaluation import answers_case, fact_share, load_suite  # noqa: E402
+from rag.evidence import question_type  # noqa: E402
+from rag.pipeline import build_pipeline  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+SHORT = ("number", "when", "who", "where")
+
+
+def main(names: list[str]) -> None:
+    base = Settings.from_env()
+    for name in names:
+        suite = load_suite(REPO / "eval" / "suites" / f"{name}.jsonl")
+        pipeline = build_pipeline(base.with_(index=base.model_cache / "sweep" / suite.name))
+        pipeline.ingest([suite.corpus])
+        right = with_span = holds = 0
+        misses = []
+        for case in suite.cases:
+            if not (case.answerable and case.facts and case.sources) or question_type(case.question) not in SHORT:
+                continue
+            answer = pipeline.ask(case.question)
+            if answer.abstained or not answers_case(case, answer.text, [c.source for c in answer.citations]):
+                continue
+            right += 1
+            spans = [c.passage[c.span_start : c.span_end] for c in answer.citations if c.span_start >= 0]
+            if spans:
+                with_span += 1
+                if fact_share(case, " ".join(spans)) == 1.0:
+                    holds += 1
+                else:
+                    misses.append(f"  {case.question[:70]} | spans {spans} | facts {[f[0] for f in case.facts]}")
+        print(
+            f"{name}: {right} right answers to short-answer questions, {with_span} with a span, "
+            f"{holds} whose spans hold every key fact"
+        )
+        print("\n".join(misses))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["news"])
