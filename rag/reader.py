@@ -455,9 +455,8 @@ class EvidenceScorer:
     candidates against each other well but says little about whether any of them answers: the
     reader answers when the closest candidate, by the adapter's cosine, reaches `answer_cosine`
     (calibrated on retrieved passages for our Wikinews questions and held-apart PIAF ones,
-    README "The reader"). When it
-    does not, every score is its probability minus one, below the threshold of 0: the answerer
-    abstains and the ranking is kept.
+    README "The reader"). When it does not, every score is its probability minus one, below the
+    threshold of 0: the answerer abstains and the ranking is kept.
     """
 
     name = "evidence"

@@ -32,8 +32,8 @@ _NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_i
 SEARCH_EF = 400
 CONSTRUCTION_EF = 200
 # Rows per read of the whole collection: one get() of every chunk fails on a large index
-# (Chroma's SQLite refuses a statement with more variables than its limit, measured at 100,000
-# chunks: "too many SQL variables").
+# (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
+# variables", measured at 40,000 chunks, tests/test_store.py).
 PAGE = 5000
 
 
