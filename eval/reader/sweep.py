@@ -6,10 +6,11 @@ Each suite's corpus is indexed once (kept in ~/.cache/rag/sweep/, updated increm
 question is retrieved and its candidate sentences scored by the reader once; then each pair of
 thresholds composes the answers as `rag ask` would and is scored as `rag eval` scores
 `answered` (every key fact in the answer and an expected article cited), false abstentions
-and unanswerable questions abstained. First it prints "top-1 right" for each reader (cosine,
+and unanswerable questions abstained. First it prints "top-1 / 2 / 3 right" for each reader (cosine,
 evidence, and with `--reader FOLDER` a trained cross-encoder and its sum with the cosine): the
 share of answerable questions whose best single sentence holds every key fact and comes from an
-expected article. `--grid` names the reader whose thresholds are swept (evidence by default).
+expected article, and the same for the best two and three sentences together. `--grid` names
+the reader whose thresholds are swept (evidence by default).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from rag.settings import Settings  # noqa: E402
 class Scored:
     case: Case
     ranked: list[Candidate]  # by the reader the threshold grid is for
-    by_reader: dict[str, Candidate | None]  # the best single sentence by each reader
+    by_reader: dict[str, list[Candidate]]  # the three best single sentences by each reader
 
 
 def _logit(p: float) -> float:
@@ -59,10 +60,10 @@ def score_case(case: Case, pipeline, scorers: dict[str, SentenceScorer], grid: s
         (Candidate(h, spans, s) for (h, spans, _), s in zip(units, values[grid], strict=True)), key=lambda c: -c.score
     )
     singles = [i for i, (_, spans, _) in enumerate(units) if len(spans) == 1]
-    best: dict[str, Candidate | None] = {}
+    best: dict[str, list[Candidate]] = {}
     for name, scores in values.items():
-        i = max(singles, key=lambda j: scores[j], default=None)
-        best[name] = None if i is None else Candidate(units[i][0], units[i][1], scores[i])
+        top = sorted(singles, key=lambda j: -scores[j])[:3]
+        best[name] = [Candidate(units[i][0], units[i][1], scores[i]) for i in top]
     return Scored(case, ranked, best)
 
 
@@ -126,8 +127,12 @@ def main() -> None:
         )
         answerable = [x for x in scored if x.case.answerable and x.case.facts and x.case.sources]
         for name in scored[0].by_reader:
-            right = sum(1 for x in answerable if (c := x.by_reader[name]) is not None and answered(x.case, [c]))
-            print(f"top-1 right, {name}: {right / max(1, len(answerable)):.3f} of {len(answerable)}")
+            shares = [
+                sum(1 for x in answerable if x.by_reader[name][:k] and answered(x.case, x.by_reader[name][:k]))
+                / max(1, len(answerable))
+                for k in (1, 2, 3)
+            ]
+            print(f"top-1 / 2 / 3 right, {name}: {' / '.join(f'{v:.3f}' for v in shares)} of {len(answerable)}")
         rows = []
         low, high = (0.70, 0.95) if args.grid == "cosine" else (0.05, 0.95)
         for threshold in [round(low + i * (high - low) / 20, 4) for i in range(21)]:
