@@ -73,3 +73,26 @@ def test_reads_of_the_whole_index_are_paged_past_sqlites_variable_limit(settings
     before = store.fingerprint()
     store.collection.delete(ids=["d7:3"])
     assert store.fingerprint() != before
+
+
+def test_every_write_is_seen_by_another_process_without_reading_every_chunk(fake_pipeline, settings, tmp_path):
+    """The fingerprint the lexical index is checked against: a revision each write stamps on
+    the collection, so a second process (another `rag serve`) notices a change in two small
+    reads instead of listing every chunk id on each query."""
+    (tmp_path / "a.txt").write_text("Les pêcheurs de thon protestent à Sète contre les quotas.")
+    fake_pipeline.ingest([tmp_path])
+    other = ChunkStore(settings)  # what another process opening the same index sees
+    seen = other.fingerprint()
+
+    def every_chunk(*args, **kwargs):
+        raise AssertionError("the fingerprint read every chunk")
+
+    other._get_all = every_chunk  # type: ignore[method-assign]
+    (tmp_path / "a.txt").write_text("Les pêcheurs de thon ont obtenu la révision des quotas.")  # an update
+    fake_pipeline.ingest([tmp_path])
+    assert other.fingerprint() != seen
+    seen = other.fingerprint()
+    assert other.fingerprint() == seen  # no write, no change
+    (doc,) = ChunkStore(settings).documents()
+    assert fake_pipeline.remove(doc.doc_id) > 0
+    assert other.fingerprint() != seen
