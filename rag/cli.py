@@ -359,6 +359,54 @@ def docs_remove(doc_ids: tuple[str, ...], index: Path | None) -> None:
         click.echo(f"Removed {doc_id} ({removed} chunks)", err=True)
 
 
+@docs.command("check")
+@index_option
+@click.option("--repair", is_flag=True, help="Remove each damaged document and ingest its source file again.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@friendly_errors
+def docs_check(index: Path | None, repair: bool, as_json: bool) -> None:
+    """Check the index: every document's chunks whole (none missing, no two versions side by
+    side after an interrupted update) and the BM25 index built from the current chunks.
+    Exit status 1 when a document is damaged and was not repaired.
+
+    \b
+    Examples:
+      rag docs check
+      rag docs check --repair      # re-ingests the damaged documents from their files
+    """
+    report = _pipeline(index).check(repair=repair)
+    fixed = repair and not report.unrepairable and (report.ingested is None or report.ingested.ok)
+    if as_json:
+        _print_json(
+            {
+                "damaged": [vars(d) for d in report.damaged],
+                "lexical_current": report.lexical_current,
+                "repaired": bool(report.damaged) and fixed,
+                "unrepairable": [vars(d) for d in report.unrepairable],
+            }
+        )
+    else:
+        for d in report.damaged:
+            click.echo(f"Damaged: {d.doc_id} ({d.source}): {d.problem}", err=True)
+        if not report.damaged:
+            click.echo("Every document's chunks are whole.", err=True)
+        elif not repair:
+            click.echo("Run `rag docs check --repair` to remove them and ingest their files again.", err=True)
+        elif fixed:
+            click.echo(f"Repaired: {len(report.damaged)} document(s) ingested again from their files.", err=True)
+        for d in report.unrepairable:
+            click.echo(f"Removed {d.doc_id}: its file {d.source} is gone; ingest it again if you have it.", err=True)
+        if report.ingested is not None:
+            for failure in report.ingested.failed:
+                click.echo(f"Failed to ingest {failure.source} again: {failure.error}", err=True)
+        lexical = (
+            "built from the current chunks" if report.lexical_current else "out of date: the next search rebuilds it"
+        )
+        click.echo(f"BM25 index: {lexical}.", err=True)
+    if report.damaged and not fixed:
+        raise SystemExit(1)
+
+
 @main.command()
 @index_option
 @click.option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -12,10 +13,20 @@ from rag.errors import RagError, SettingsError
 from rag.generate import GenerativeAnswerer
 from rag.ingest import Progress, ingest
 from rag.judge import EmbeddedJudge, Judge
-from rag.retrieval import HybridRetriever
+from rag.retrieval import HybridRetriever, lexical_is_current
 from rag.settings import Settings
-from rag.store import ChunkStore
+from rag.store import ChunkStore, Damage
 from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
+
+
+@dataclass
+class CheckReport:
+    """What `rag docs check` found and, with --repair, did."""
+
+    damaged: list[Damage]
+    lexical_current: bool
+    ingested: IngestReport | None = None  # the damaged documents ingested again
+    unrepairable: list[Damage] = field(default_factory=list)  # removed; their source file is gone
 
 
 class Pipeline:
@@ -71,6 +82,21 @@ class Pipeline:
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()
+
+    def check(self, repair: bool = False) -> CheckReport:
+        """The index's integrity: documents whose chunks are not whole, and whether the BM25
+        index matches the vectors. With `repair`, each damaged document is removed and, when
+        its source file is still there, ingested again."""
+        self.store.require_documents()
+        damaged = self.store.damaged()
+        report = CheckReport(damaged=damaged, lexical_current=lexical_is_current(self.settings, self.store))
+        if repair and damaged:
+            for damage in damaged:
+                self.store.remove_document(damage.doc_id)
+            sources = [Path(d.source) for d in damaged if d.source and Path(d.source).is_file()]
+            report.unrepairable = [d for d in damaged if not (d.source and Path(d.source).is_file())]
+            report.ingested = self.ingest(sources) if sources else None
+        return report
 
     def remove(self, doc_id: str) -> int:
         removed = self.store.remove_document(doc_id)

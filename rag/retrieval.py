@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embedder import Embedder
@@ -53,6 +54,18 @@ def _dense_retriever_class() -> type:
     return DenseRetriever
 
 
+def lexical_cache(settings: Settings) -> Path:
+    """Where the BM25 index is kept on disk, with the store fingerprint it was built from."""
+    return settings.index / "bm25"
+
+
+def lexical_is_current(settings: Settings, store: ChunkStore) -> bool:
+    """Whether the BM25 index on disk was built from the chunks the store holds now (if not,
+    the next search rebuilds it)."""
+    stamp = lexical_cache(settings) / "fingerprint"
+    return stamp.exists() and stamp.read_text() == store.fingerprint()
+
+
 class HybridRetriever:
     """Dense + BM25 candidates fused by llama-index's QueryFusionRetriever."""
 
@@ -75,7 +88,7 @@ class HybridRetriever:
         fingerprint = self.store.fingerprint()
         if self._lexical is not None and fingerprint == self._lexical_fingerprint:
             return self._lexical
-        cache = self.settings.index / "bm25"
+        cache = lexical_cache(self.settings)
         stamp = cache / "fingerprint"
         # French stemming and English + French stopwords: the corpus is mostly French news.
         kwargs = {"stemmer": Stemmer.Stemmer("french"), "language": _stopwords()}

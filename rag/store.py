@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -36,6 +36,15 @@ CONSTRUCTION_EF = 200
 # (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
 # variables", measured at 40,000 chunks, tests/test_store.py).
 PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Damage:
+    """A document whose chunks are not whole, and what is wrong."""
+
+    doc_id: str
+    source: str
+    problem: str
 
 
 class ChunkStore:
@@ -147,6 +156,31 @@ class ChunkStore:
             if len(page["ids"]) < PAGE:
                 return out
             offset += PAGE
+
+    def damaged(self) -> list[Damage]:
+        """Documents whose chunks are not whole: some missing (a write cut short), or two
+        versions side by side (an update cut short between writing the new chunks and deleting
+        the old). One paged read of every chunk's metadata."""
+        if not self.exists():
+            return []
+        versions: dict[str, dict[str, tuple[int, set[int], str]]] = {}  # doc -> hash -> (n, indexes, source)
+        for m in self._get_all(["metadatas"])["metadatas"]:
+            m = m or {}
+            entry = versions.setdefault(str(m.get("doc_id", "")), {}).setdefault(
+                str(m.get("content_hash", "")), (int(m.get("n_chunks", 0)), set(), str(m.get("source", "")))
+            )
+            entry[1].add(int(m.get("chunk_index", -1)))
+        out = []
+        for doc_id, by_hash in sorted(versions.items()):
+            source = next(src for _, _, src in by_hash.values())
+            if len(by_hash) > 1:
+                out.append(Damage(doc_id, source, f"{len(by_hash)} versions side by side (an update was cut short)"))
+                continue
+            ((n, seen, _),) = by_hash.values()
+            missing = len(set(range(n)) - seen)
+            if missing:
+                out.append(Damage(doc_id, source, f"{missing} of its {n} chunks missing (a write was cut short)"))
+        return out
 
     def chunk_ids(self, doc_id: str) -> list[str]:
         return list(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])

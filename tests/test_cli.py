@@ -140,3 +140,56 @@ def test_ask_help_teaches_the_llm_options(runner):
     result = runner.invoke(cli.main, ["ask", "--help"])
     for text in ("--llm [extractive|llamacpp|openai-like|ollama|mistral]", "--llm-base-url", "RAG_UNSUPPORTED=drop"):
         assert text in result.output
+
+
+def _long_article(folder, name="long.txt"):
+    path = folder / name
+    path.write_text(
+        "date 2024-05-01 "
+        + " ".join(
+            f"Le port numéro {i} de la côte atlantique a accueilli {i * 7} chalutiers cette saison." for i in range(300)
+        )
+    )
+    return path
+
+
+def test_docs_check_finds_a_document_with_missing_chunks_and_repairs_it_from_its_file(runner, tmp_path, settings):
+    from rag.store import ChunkStore
+
+    article = _long_article(tmp_path)
+    assert runner.invoke(cli.main, ["ingest", str(article)]).exit_code == 0
+    ok = runner.invoke(cli.main, ["docs", "check"])
+    assert ok.exit_code == 0 and "whole" in ok.stderr and "BM25 index" in ok.stderr
+
+    store = ChunkStore(settings)
+    ids = store.collection.get(include=[])["ids"]
+    assert len(ids) > 3
+    store.collection.delete(ids=[sorted(ids)[1]])  # a write cut short
+    (doc,) = store.documents()
+
+    found = runner.invoke(cli.main, ["docs", "check"])
+    assert found.exit_code == 1
+    assert f"Damaged: {doc.doc_id}" in found.stderr and f"1 of its {doc.chunks} chunks missing" in found.stderr
+    assert "rag docs check --repair" in found.stderr and "Traceback" not in found.output
+
+    repaired = runner.invoke(cli.main, ["docs", "check", "--repair"])
+    assert repaired.exit_code == 0 and "Repaired" in repaired.stderr
+    after = json.loads(runner.invoke(cli.main, ["docs", "check", "--json"]).stdout)
+    assert after["damaged"] == [] and len(ChunkStore(settings).collection.get(include=[])["ids"]) == len(ids)
+
+
+def test_docs_check_repair_says_when_the_file_is_gone(runner, tmp_path, settings):
+    from rag.store import ChunkStore
+
+    article = _long_article(tmp_path)
+    runner.invoke(cli.main, ["ingest", str(article)])
+    store = ChunkStore(settings)
+    store.collection.delete(ids=[sorted(store.collection.get(include=[])["ids"])[0]])
+    article.unlink()
+    result = runner.invoke(cli.main, ["docs", "check", "--repair"])
+    assert result.exit_code == 1 and "is gone" in result.stderr and str(article) in result.stderr
+
+
+def test_docs_check_without_an_index_says_what_to_do(runner, tmp_path):
+    result = runner.invoke(cli.main, ["docs", "check", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 2 and "rag ingest" in result.stderr and not (tmp_path / "none").exists()

@@ -96,3 +96,20 @@ def test_every_write_is_seen_by_another_process_without_reading_every_chunk(fake
     (doc,) = ChunkStore(settings).documents()
     assert fake_pipeline.remove(doc.doc_id) > 0
     assert other.fingerprint() != seen
+
+
+def test_two_versions_side_by_side_are_damage(fake_pipeline, settings, tmp_path):
+    """An update cut short between writing the new chunks and deleting the old."""
+    (tmp_path / "a.txt").write_text("Les pêcheurs de thon protestent à Sète contre les quotas.")
+    fake_pipeline.ingest([tmp_path])
+    store = ChunkStore(settings)
+    assert store.damaged() == []
+    got = store.collection.get(include=["embeddings", "documents", "metadatas"])
+    store.collection.add(
+        ids=[f"{i}-new" for i in got["ids"]],
+        embeddings=got["embeddings"],
+        documents=got["documents"],
+        metadatas=[{**m, "content_hash": "another"} for m in got["metadatas"]],
+    )
+    (damage,) = store.damaged()
+    assert "2 versions side by side" in damage.problem and damage.source.endswith("a.txt")
