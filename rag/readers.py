@@ -135,9 +135,51 @@ def _read_text(data: bytes, markdown: bool) -> tuple[str, str, str]:
 
 
 def _read_html(data: bytes) -> tuple[str, str, str]:
+    """A news page's article: its main text without menus, cookie banners or "read also" lists
+    (trafilatura), or the page's whole visible text when trafilatura finds no article in it (a
+    short page, a list, an index); its title and publication date from the page's metadata
+    (og:title, <title>, <h1>; article:published_time, datePublished, <time>), else trafilatura's."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(decode_text(data), "html.parser")
+    html_text = decode_text(data)
+    soup = BeautifulSoup(html_text, "html.parser")
+    title, date = _html_metadata(soup)
+    article = _trafilatura_article(html_text)
+    if article is None:
+        return _visible_text(soup), title, date
+    text, found_title, found_date = article
+    return text, title or found_title, date or found_date
+
+
+def _trafilatura_article(html_text: str) -> tuple[str, str, str] | None:
+    import logging
+
+    import trafilatura
+
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)  # its own warnings are not the user's
+    logging.getLogger("htmldate").setLevel(logging.CRITICAL)
+    try:
+        found = trafilatura.bare_extraction(
+            html_text,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=True,
+            deduplicate=True,
+            favor_precision=True,
+        )
+    except Exception:  # noqa: BLE001  (a page it chokes on is read the plain way)
+        return None
+    text = str(getattr(found, "text", "") or "") if found is not None else ""
+    if not text.strip():
+        return None
+    # Paragraphs stay apart (the chunker and the sentence splitter use blank lines).
+    text = "\n\n".join(line for line in text.splitlines() if line.strip())
+    date_found = _DATE_ANYWHERE.search(str(getattr(found, "date", "") or ""))
+    return text, str(getattr(found, "title", "") or ""), date_found.group(1) if date_found else ""
+
+
+def _html_metadata(soup: Any) -> tuple[str, str]:
+    """The page's title and publication date, from its metadata."""
     title = ""
     og = soup.find("meta", attrs={"property": "og:title"})
     if og and og.get("content"):
@@ -163,12 +205,17 @@ def _read_html(data: bytes) -> tuple[str, str, str]:
     if not date and time_tag is not None:
         found = _DATE_ANYWHERE.search(str(time_tag.get("datetime", "")))
         date = found.group(1) if found else ""
+    return str(title).strip(), date
+
+
+def _visible_text(soup: Any) -> str:
+    """Every visible piece of text of the page, blocks kept apart."""
     for tag in soup.find_all(_INVISIBLE_TAGS):
         tag.decompose()
     for tag in soup.find_all(_BLOCK_TAGS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
-    return soup.get_text(), title, date
+    return str(soup.get_text())
 
 
 def _read_pdf(data: bytes) -> tuple[str, str, str]:

@@ -110,3 +110,20 @@ def test_doc_id_is_stable_and_path_based(tmp_path):
     a, b = tmp_path / "a.txt", tmp_path / "b.txt"
     assert doc_id_for(a) == doc_id_for(tmp_path / "." / "a.txt")
     assert doc_id_for(a) != doc_id_for(b)
+
+
+NEWS_PAGE = Path(__file__).parent / "data" / "news_page.html"
+
+
+def test_a_saved_news_page_is_read_as_its_article_without_menus_banners_or_related_links(tmp_path):
+    """A news page as a browser saves it: cookie banner, menu, article, "Lire aussi", footer."""
+    doc = _read(NEWS_PAGE)
+    assert doc.title == "Pêche : les thoniers de Sète obtiennent une hausse des quotas"
+    assert doc.date == "2019-11-18"
+    assert "relevé de 10 % le quota de thon rouge" in doc.text
+    assert "a déclaré le président de l'organisation de producteurs, Bertrand Wendling." in doc.text
+    assert "répartira le quota entre les États membres en décembre" in doc.text
+    for boilerplate in ("cookies", "Accueil", "Abonnez-vous", "Lire aussi", "criée", "Mentions légales", "secret"):
+        assert boilerplate not in doc.text, boilerplate
+    # paragraphs stay apart, for the chunker and the sentence splitter
+    assert "saison prochaine.\n\nLes dix-sept thoniers" in doc.text
