@@ -77,7 +77,9 @@ class ChatUI:
         cited passage doesn't support is shown as such; a notice follows when there is one."""
         if answer.abstained:
             body = f'<span class="abstained">{html.escape(answer.text)}</span>'
-        elif answer.backend != "extractive" and answer.sentences:
+        elif answer.sentences:
+            # Built from the sentences, so that only the answer's own citations become links: a
+            # "[2]" inside a quoted article (a footnote, or a fake meant to mislead) stays text.
             body = " ".join(ChatUI.sentence_html(s) for s in answer.sentences if not s.dropped)
         else:
             body = _link_citations(html.escape(answer.text))
@@ -90,8 +92,8 @@ class ChatUI:
 
     @staticmethod
     def sentence_html(sentence: AnswerSentence) -> str:
-        marks = "".join(f"[{n}]" for n in sentence.citations)
-        text = _link_citations(html.escape(f"{sentence.text} {marks}".strip()))
+        marks = "".join(f'<a class="cite" href="#src-{n}">[{n}]</a>' for n in sentence.citations)
+        text = f"{html.escape(sentence.text)} {marks}".strip()
         if sentence.supported:
             return text
         why = "; ".join(sentence.reasons) or "the judge found no support"
