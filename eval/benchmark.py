@@ -1,10 +1,18 @@
 """Speed figures of the pipeline on the PIAF corpus (419 documents), printed, not asserted.
 
     .venv/bin/python eval/benchmark.py [--questions 100]
+    .venv/bin/python eval/benchmark.py --scale 100000
 
 Measures: model load time; ingest throughput (chunks/s, embedding included) into a fresh
 persistent index; re-ingest of the unchanged corpus, in-process and through the `rag` command
 (which must not load the model); search and ask latency p50/p95; peak memory.
+
+`--scale N` measures search against index size instead: an index of N chunks built from the
+Wikinews texts (../shared/datasets/wikinews; paragraphs reused as often as needed, five chunks a
+document), whose vectors are the e5 vectors of 500 real paragraphs with a little noise (embedding
+N chunks here would take hours), written as the store writes chunks; then the first search (which
+builds the BM25 index), search p50/p95, the first search after ingesting one more article, and
+peak memory.
 """
 
 from __future__ import annotations
@@ -35,9 +43,70 @@ def timed(func, items):  # type: ignore[no-untyped-def]
     return times
 
 
+def scale(n: int, questions: list[str]) -> None:
+    import numpy as np
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+
+    wikinews = HERE.parent.parent / "shared" / "datasets" / "wikinews"
+    paragraphs = [
+        p.strip()
+        for path in sorted(wikinews.glob("*/*.txt"))
+        for p in path.read_text(encoding="utf-8").split("\n\n")
+        if len(p.strip()) > 200
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.from_env(index=Path(tmp) / "index")
+        pipeline = build_pipeline(settings)
+        seeds = np.asarray(pipeline.embedder.embed_passages(paragraphs[:500]), dtype=np.float32)
+        rng = np.random.default_rng(0)
+        started = time.perf_counter()
+        per_doc, batch = 5, 5000
+        for start in range(0, n, batch):
+            rows = range(start, min(n, start + batch))
+            vectors = seeds[[i % len(seeds) for i in rows]] + rng.normal(0, 0.02, (len(rows), seeds.shape[1]))
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            pipeline.store.vector_store.add(
+                [
+                    TextNode(
+                        id_=f"s{i // per_doc}:{i % per_doc}",
+                        text=paragraphs[i % len(paragraphs)],
+                        embedding=vector.tolist(),
+                        metadata={
+                            "title": f"document {i // per_doc}",
+                            "source": f"scale/{i // per_doc}.txt",
+                            "chunk_index": i % per_doc,
+                            "n_chunks": per_doc,
+                        },
+                        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=f"s{i // per_doc}")},
+                    )
+                    for i, vector in zip(rows, vectors, strict=True)
+                ]
+            )
+            print(f"  {min(n, start + batch)} chunks written", flush=True)
+        build_s = time.perf_counter() - started
+        started = time.perf_counter()
+        pipeline.search(questions[0])
+        first_s = time.perf_counter() - started
+        search = timed(pipeline.search, questions)
+        article = Path(tmp) / "new.txt"
+        article.write_text(paragraphs[-1] + "\n\n" + paragraphs[-2], encoding="utf-8")
+        pipeline.ingest([article])
+        started = time.perf_counter()
+        pipeline.search(questions[1])
+        after_add_s = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    p50, p95 = ((percentile(search, q) or 0.0) * 1000 for q in (0.5, 0.95))
+    print(f"chunks                    {n} (written in {build_s:.0f} s)")
+    print(f"first search              {first_s:.1f} s (builds the BM25 index)")
+    print(f"search                    p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(search)} queries)")
+    print(f"search after one ingest   {after_add_s:.1f} s (the BM25 index is rebuilt)")
+    print(f"peak memory               {peak_mb:.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=100, help="how many questions to time (default 100)")
+    parser.add_argument("--scale", type=int, default=0, help="search latency at an index of this many chunks")
     args = parser.parse_args()
     corpus = HERE / "piaf" / "corpus"
     lines = (HERE / "piaf" / "questions_fr.jsonl").read_text(encoding="utf-8").splitlines()
@@ -45,6 +114,9 @@ def main() -> None:
         : args.questions
     ]
     english = [json.loads(line)["question"] for line in (HERE / "piaf" / "questions_en.jsonl").read_text().splitlines()]
+    if args.scale:
+        scale(args.scale, questions[:50])
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.from_env(index=Path(tmp) / "index")
