@@ -83,6 +83,7 @@ def scale(n: int, questions: list[str]) -> None:
                 ]
             )
             print(f"  {min(n, start + batch)} chunks written", flush=True)
+        pipeline.store.mark_changed()  # as the store's own writes do
         build_s = time.perf_counter() - started
         started = time.perf_counter()
         pipeline.search(questions[0])

@@ -7,7 +7,6 @@ it; there is no second catalogue that could drift out of step.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -223,17 +222,17 @@ class ChunkStore:
             self.vector_store.add(nodes[start : start + 512])
         if old:
             self.collection.delete(ids=old)
-        self._mark_changed()
+        self.mark_changed()
 
     def remove_document(self, doc_id: str) -> int:
         """Delete every chunk of a document; returns how many there were."""
         ids = self.chunk_ids(doc_id) if self.exists() else []
         if ids:
             self.collection.delete(ids=ids)
-            self._mark_changed()
+            self.mark_changed()
         return len(ids)
 
-    def _mark_changed(self) -> None:
+    def mark_changed(self) -> None:
         """Stamp a new revision on the collection, where every process reading it (on this
         machine or through a Chroma server) sees it: their lexical index is then stale."""
         current = self._client.get_collection(self.settings.collection).metadata or {}
@@ -251,10 +250,10 @@ class ChunkStore:
 
     def fingerprint(self) -> str:
         """Changes whenever any chunk is added or removed: the revision each write stamps on the
-        collection and the chunk count (two small reads, whatever the index's size); for an index
-        written before revisions, a hash of every chunk id (chunk ids embed the content hash)."""
+        collection, and the chunk count (two small reads, whatever the index's size). An index
+        written before revisions gets one stamped now (its BM25 index is then rebuilt once)."""
         revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
-        if revision:
-            return f"{revision}-{self.collection.count()}"
-        ids = sorted(self._get_all([])["ids"])
-        return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+        if not revision:
+            self.mark_changed()
+            revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
+        return f"{revision}-{self.collection.count()}"
