@@ -93,9 +93,9 @@ class Pipeline:
         if repair and damaged:
             for damage in damaged:
                 self.store.remove_document(damage.doc_id)
-            sources = [Path(d.source) for d in damaged if d.source and Path(d.source).is_file()]
-            report.unrepairable = [d for d in damaged if not (d.source and Path(d.source).is_file())]
-            report.ingested = self.ingest(sources) if sources else None
+            present = [d for d in damaged if d.source and Path(d.source).is_file()]
+            report.unrepairable = [d for d in damaged if d not in present]
+            report.ingested = self.ingest([Path(d.source) for d in present]) if present else None
         return report
 
     def remove(self, doc_id: str) -> int:

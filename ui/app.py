@@ -92,7 +92,7 @@ class ChatUI:
 
     @staticmethod
     def sentence_html(sentence: AnswerSentence) -> str:
-        marks = "".join(f'<a class="cite" href="#src-{n}">[{n}]</a>' for n in sentence.citations)
+        marks = "".join(_cite_link(n) for n in sentence.citations)
         text = f"{html.escape(sentence.text)} {marks}".strip()
         if sentence.supported:
             return text
@@ -358,7 +358,12 @@ class ChatUI:
 
 
 def _link_citations(escaped: str) -> str:
-    return _CITATION.sub(lambda m: f'<a class="cite" href="#src-{m.group(1)}">[{m.group(1)}]</a>', escaped)
+    return _CITATION.sub(lambda m: _cite_link(int(m.group(1))), escaped)
+
+
+def _cite_link(n: int) -> str:
+    """[n] as a link to source n in the sources panel."""
+    return f'<a class="cite" href="#src-{n}">[{n}]</a>'
 
 
 def _quote_html(c: Citation) -> str:

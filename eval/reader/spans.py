@@ -19,9 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from sweep import suite_pipeline  # noqa: E402  (eval/reader/sweep.py)
+
 from rag.evaluation import answers_case, fact_share, load_suite  # noqa: E402
 from rag.evidence import question_type  # noqa: E402
-from rag.pipeline import build_pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 SHORT = ("number", "when", "who", "where")
@@ -31,8 +32,7 @@ def main(names: list[str]) -> None:
     base = Settings.from_env()
     for name in names:
         suite = load_suite(REPO / "eval" / "suites" / f"{name}.jsonl")
-        pipeline = build_pipeline(base.with_(index=base.model_cache / "sweep" / suite.name))
-        pipeline.ingest([suite.corpus])
+        pipeline = suite_pipeline(suite, base)
         right = with_span = holds = 0
         misses = []
         for case in suite.cases:

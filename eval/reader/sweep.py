@@ -27,8 +27,8 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from rag.answer import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
-from rag.evaluation import Case, answers_case, load_suite  # noqa: E402
-from rag.pipeline import build_pipeline  # noqa: E402
+from rag.evaluation import Case, Suite, answers_case, load_suite  # noqa: E402
+from rag.pipeline import Pipeline, build_pipeline  # noqa: E402
 from rag.reader import SCORERS, SentenceScorer, make_scorer  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
@@ -65,6 +65,13 @@ def score_case(case: Case, pipeline, scorers: dict[str, SentenceScorer], grid: s
         top = sorted(singles, key=lambda j: -scores[j])[:3]
         best[name] = [Candidate(units[i][0], units[i][1], scores[i]) for i in top]
     return Scored(case, ranked, best)
+
+
+def suite_pipeline(suite: Suite, settings: Settings) -> Pipeline:
+    """The pipeline over the suite's corpus, indexed once in ~/.cache/rag/sweep/<suite>."""
+    pipeline = build_pipeline(settings.with_(index=settings.model_cache / "sweep" / suite.name))
+    pipeline.ingest([suite.corpus])
+    return pipeline
 
 
 class Fixed:
@@ -114,11 +121,9 @@ def main() -> None:
     base = Settings.from_env()
     for path in args.suites:
         suite = load_suite(path)
-        settings = base.with_(index=base.model_cache / "sweep" / suite.name)
-        if args.reader is not None:
-            settings = settings.with_(reader_dir=args.reader)
-        pipeline = build_pipeline(settings)
-        pipeline.ingest([suite.corpus])
+        settings = base if args.reader is None else base.with_(reader_dir=args.reader)
+        pipeline = suite_pipeline(suite, settings)
+        settings = pipeline.settings
         names = [n for n in SCORERS if n != "cross-encoder" or args.reader is not None]
         scorers = {n: make_scorer(settings.with_(reader=n), pipeline.embedder) for n in names}
         scored = [score_case(case, pipeline, scorers, args.grid) for case in suite.cases]
