@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from rag.answer import Answerer, ExtractiveAnswerer, final_answer
 from rag.embedder import Embedder, make_embedder
@@ -17,6 +18,8 @@ from rag.retrieval import HybridRetriever, lexical_is_current
 from rag.settings import Settings
 from rag.store import ChunkStore, Damage
 from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -30,29 +33,49 @@ class CheckReport:
 
 
 class Pipeline:
-    """Ingest, search, ask and manage documents over one index. Models load on first use."""
+    """Ingest, search, ask and manage documents over one index. Models load on first use.
+
+    Searches and answers may run in several threads at once (the web app serves concurrent
+    users): each part is built once, under a lock, and the parts are safe to share. Writes
+    (ingest, remove) are safe alongside reads; the web app still runs one write at a time.
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = ChunkStore(settings)
-        self._answerers: dict[str, Answerer] = {}
+        self._parts: dict[str, object] = {}
         if embedder is not None:
-            self.__dict__["embedder"] = embedder
+            self._parts["embedder"] = embedder
+        self._building = threading.RLock()
 
-    @cached_property
+    def _part(self, key: str, build: Callable[[], T]) -> T:
+        """The part named `key`, built on first use by exactly one thread."""
+        if key not in self._parts:
+            with self._building:
+                if key not in self._parts:
+                    self._parts[key] = build()
+        return self._parts[key]  # type: ignore[return-value]
+
+    @property
     def embedder(self) -> Embedder:
-        return make_embedder(self.settings)
+        return self._part("embedder", lambda: make_embedder(self.settings))
 
-    @cached_property
+    @property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.settings, self.store, self.embedder)
+        return self._part("retriever", lambda: HybridRetriever(self.settings, self.store, self.embedder))
 
     def answerer(self, backend: str | None = None) -> Answerer:
         """The answerer for `backend` ("extractive" or an LLM backend; default: settings.llm)."""
         name = backend or self.settings.llm
-        if name not in self._answerers:
-            self._answerers[name] = make_answerer(self.settings.with_(llm=name), self.embedder)
-        return self._answerers[name]
+        return self._part(f"answerer:{name}", lambda: make_answerer(self.settings.with_(llm=name), self.embedder))
+
+    def warm(self) -> None:
+        """Load what the first question needs (the model, the BM25 index, the reader) now,
+        rather than while a user waits."""
+        if not self.store.count():
+            return
+        self.retriever.lexical()
+        self.answerer("extractive").answer("warm-up", self.search("warm-up", 1))
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
         return ingest(paths, self.settings, self.store, lambda: self.embedder, progress)

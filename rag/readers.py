@@ -58,11 +58,50 @@ def check_readable(path: Path, max_bytes: int) -> bytes:
         raise DocumentError(f"could not be read ({exc.strerror or exc})") from exc
 
 
+# What a file's first bytes say it is, whatever its name says.
+_SIGNATURES = (
+    (b"%PDF-", "a PDF"),
+    (b"PK\x03\x04", "a ZIP archive (a .docx is one)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old Office file (.doc, .xls)"),
+    (b"\x7fELF", "a program"),
+)
+
+
+def sniff(data: bytes) -> str:
+    """What the bytes are, by their signature ("" when none matches: text, HTML...)."""
+    head = data[:1024].lstrip()
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    return ""
+
+
+def _check_content_matches(suffix: str, data: bytes) -> None:
+    """Refuse a file whose extension lies about its content (a PDF named .txt, an image named
+    .pdf), naming what it really is."""
+    kind = sniff(data)
+    expected = {".pdf": "a PDF", ".docx": "a ZIP archive (a .docx is one)"}.get(suffix, "")
+    if kind == expected:
+        return
+    if expected == "a PDF" and b"%PDF-" in data[:1024]:  # the format allows a little before it
+        return
+    if expected:
+        what = kind or "text, not a binary document"
+        raise DocumentError(f"the file is named {suffix} but it is {what}: rename it, or re-export it")
+    if kind:
+        raise DocumentError(f"the file is named {suffix} but it is {kind}: rename it to its real type")
+
+
 def read_document(path: Path, data: bytes, doc_id: str, content_hash: str) -> Document:
     """Extract text and metadata from the bytes of a supported file."""
     suffix = path.suffix.lower()
     if not data.strip():
         raise DocumentError("the file is empty")
+    _check_content_matches(suffix, data)
     if suffix in (".html", ".htm"):
         text, title, date = _read_html(data)
     elif suffix == ".pdf":

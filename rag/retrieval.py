@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import threading
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,16 +81,25 @@ class HybridRetriever:
         self.embedder = embedder
         self._lexical: Any = None
         self._lexical_fingerprint = ""
+        self._lexical_lock = threading.Lock()
 
     def lexical(self) -> BaseRetriever:
-        """The BM25 retriever, rebuilt only when the store changed, and cached on disk."""
+        """The BM25 retriever, rebuilt only when the store changed, and cached on disk.
+        Concurrent searches share one rebuild; the retriever they get is never changed after."""
+        fingerprint = self.store.fingerprint()
+        if self._lexical is not None and fingerprint == self._lexical_fingerprint:
+            return self._lexical
+        with self._lexical_lock:
+            if self._lexical is None or fingerprint != self._lexical_fingerprint:
+                self._lexical = self._load_or_build_lexical(fingerprint)
+                self._lexical_fingerprint = fingerprint
+            return self._lexical
+
+    def _load_or_build_lexical(self, fingerprint: str) -> BaseRetriever:
         import bm25s
         import Stemmer
         from llama_index.retrievers.bm25 import BM25Retriever
 
-        fingerprint = self.store.fingerprint()
-        if self._lexical is not None and fingerprint == self._lexical_fingerprint:
-            return self._lexical
         cache = lexical_cache(self.settings)
         stamp = cache / "fingerprint"
         # French stemming and English + French stopwords: the corpus is mostly French news.
@@ -100,11 +112,7 @@ class HybridRetriever:
             nodes = self.store.all_nodes()
             top_k = min(self.settings.candidates, len(nodes))
             retriever = BM25Retriever(nodes=nodes, similarity_top_k=top_k, **kwargs)
-            shutil.rmtree(cache, ignore_errors=True)
-            cache.mkdir(parents=True)
-            retriever.bm25.save(str(cache), corpus=retriever.corpus, show_progress=False)
-            stamp.write_text(fingerprint)
-        self._lexical, self._lexical_fingerprint = retriever, fingerprint
+            _save_lexical(retriever, fingerprint, cache)
         return retriever
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
@@ -124,6 +132,24 @@ class HybridRetriever:
             use_async=False,
         )
         return [_to_hit(result) for result in fusion.retrieve(query)]
+
+
+def _save_lexical(retriever: Any, fingerprint: str, cache: Path) -> None:
+    """Write the BM25 index beside the cache, then swap it in: another process (a second
+    `rag serve` on the same index) never reads a half-written one."""
+    fresh = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fresh.mkdir(parents=True)
+    retriever.bm25.save(str(fresh), corpus=retriever.corpus, show_progress=False)
+    (fresh / "fingerprint").write_text(fingerprint)
+    old = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.old")
+    try:
+        if cache.exists():
+            os.rename(cache, old)
+        os.rename(fresh, cache)
+    except OSError:  # another process swapped its own in first: theirs is as good
+        pass
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _to_hit(result: Any) -> Hit:

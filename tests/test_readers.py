@@ -127,3 +127,21 @@ def test_a_saved_news_page_is_read_as_its_article_without_menus_banners_or_relat
         assert boilerplate not in doc.text, boilerplate
     # paragraphs stay apart, for the chunker and the sentence splitter
     assert "saison prochaine.\n\nLes dix-sept thoniers" in doc.text
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("scan.pdf", b"\x89PNG\r\n\x1a\n\x00\x00", "named .pdf but it is a PNG image"),
+        ("lettre.docx", b"%PDF-1.7\n%\xe2\xe3", "named .docx but it is a PDF"),
+        ("article.txt", b"%PDF-1.4\n1 0 obj", "named .txt but it is a PDF: rename it"),
+        ("page.html", b"PK\x03\x04\x14\x00", "named .html but it is a ZIP archive"),
+        ("notes.md", b"\x1f\x8b\x08\x00", "named .md but it is a gzip archive"),
+        ("rapport.pdf", b"Juste du texte, pas un PDF.", "named .pdf but it is text"),
+    ],
+)
+def test_a_file_whose_extension_lies_is_refused_naming_what_it_is(tmp_path, name, content, expected):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=expected):
+        _read(path)

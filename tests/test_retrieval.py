@@ -62,3 +62,24 @@ def test_settings_from_environment():
     assert (s.top_k, s.lexical_weight, str(s.index)) == (7, 0.5, "/tmp/i")
     with pytest.raises(SettingsError, match="RAG_TOP_K"):
         Settings.from_env({"RAG_TOP_K": "many"})
+
+
+def test_concurrent_searches_share_one_lexical_rebuild_and_see_the_change(indexed, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag import retrieval
+
+    saves = []
+    plain = retrieval._save_lexical
+    monkeypatch.setattr(retrieval, "_save_lexical", lambda *a: (saves.append(1), plain(*a)))
+    indexed.search("voitures")
+    (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige cet hiver.")
+    indexed.ingest([tmp_path / "ski.txt"])
+    saves.clear()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tops = list(pool.map(lambda _: indexed.search("neige Pyrénées", 1)[0].text, range(16)))
+    assert len(saves) == 1  # one rebuild for sixteen searches at once
+    assert all("neige" in text for text in tops)
+    cache = retrieval.lexical_cache(indexed.settings)
+    assert retrieval.lexical_is_current(indexed.settings, indexed.store)
+    assert sorted(p.name for p in cache.parent.iterdir() if p.name.startswith("bm25")) == ["bm25"]

@@ -171,3 +171,101 @@ def test_rejected_generated_answer_is_kept_behind_a_fold(ui, scripted):
     shown, folded = answer.split("<details")
     assert "13 millions" in shown and "Tesla" not in shown
     assert "What the model wrote" in folded and "⚠ Tesla" in folded
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("lait.txt", "lait.txt"),
+        ("../../etc/cron.d/evil.txt", "evil.txt"),
+        ("/home/alice/notes.md", "notes.md"),
+        ("C:\\Users\\bob\\rapport.PDF", "rapport.pdf"),
+        ("..", "upload"),
+        (".hidden.txt", "hidden.txt"),
+        ("a\x00b\nc\x1b[31m.txt", "a_b_c_[31m.txt"),
+        ("é" * 5000 + ".html", "é" * 115 + ".html"),
+        ("", "upload"),
+    ],
+)
+def test_upload_names_are_made_safe(sent, stored):
+    from ui.app import safe_upload_name
+
+    assert safe_upload_name(sent) == stored
+
+
+def test_hostile_uploads_stay_in_the_upload_folder_and_are_named_in_the_results(ui, tmp_path):
+    def sent(name: str, content: bytes) -> Upload:
+        temp = tmp_path / f"gradio-{len(content)}-{abs(hash(name))}.bin"
+        temp.write_bytes(content)
+        return Upload(temp, name)
+
+    text = b"Les boulangers de Lyon augmentent le prix de la baguette."
+    rows, documents, _ = ui.upload(
+        [
+            sent("../../escape.txt", text),
+            sent("/etc/absolute.txt", text + b" Encore."),
+            sent("x" * 3000 + ".txt", text + b" Et plus."),
+            sent("..", text),
+            sent("photo.pdf", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100),
+            sent("notes.txt", b"%PDF-1.4\n" + b"\x00\x01" * 100),
+        ]
+    )
+    stored = {p.name for p in (tmp_path / "uploads").iterdir()}
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
+    assert {"escape.txt", "absolute.txt", "x" * 116 + ".txt"} <= stored
+    assert not any(name.startswith(".") for name in stored)  # no partial copy left behind
+    result = {row[0][:40]: (row[1], row[2]) for row in rows}
+    assert result["../../escape.txt"] == ("added", "stored as escape.txt")
+    assert result["x" * 40][0] == "added"
+    assert result[".."][0] == "failed" and "unsupported" in result[".."][1]
+    assert result["photo.pdf"] == ("failed", "the file is named .pdf but it is a PNG image: rename it, or re-export it")
+    assert result["notes.txt"][0] == "failed" and "it is a PDF: rename it" in result["notes.txt"][1]
+    assert all(str(tmp_path / "uploads") in row[5] for row in documents if "voitures" not in row[5])
+
+
+def test_the_same_file_uploaded_twice_at_once_is_stored_once(ui, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    versions = []
+    for i in range(6):
+        temp = tmp_path / f"tmp-same-{i}.txt"
+        temp.write_text(f"Les cheminots de Rennes votent la grève, version {i}.")
+        versions.append(Upload(temp, "greve.txt"))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda upload: ui.upload([upload])[0], versions))
+    assert all(rows[0][1] in ("added", "updated", "unchanged") for rows in results)
+    docs = [row for row in ui.document_rows() if row[5].endswith("greve.txt")]
+    assert len(docs) == 1  # one document, whole: its single chunk is one of the versions
+    text = ui.pipeline.search("cheminots Rennes grève")[0].text
+    assert text in {f"Les cheminots de Rennes votent la grève, version {i}." for i in range(6)}
+    assert ui.pipeline.check().damaged == []
+    assert sorted(p.name for p in (tmp_path / "uploads").iterdir()) == ["greve.txt"]
+
+
+def test_questions_are_answered_while_an_upload_is_being_embedded(ui, tmp_path):
+    import threading
+
+    embedder = ui.pipeline.embedder
+    release, started = threading.Event(), threading.Event()
+    plain = embedder.embed_passages
+
+    def slow(texts):  # the upload's passages wait; the reader's sentences don't
+        if any("viticulteurs" in t for t in texts):
+            started.set()
+            assert release.wait(30)
+        return plain(texts)
+
+    embedder.embed_passages = slow
+    temp = tmp_path / "tmp-slow.txt"
+    temp.write_text("Les viticulteurs bordelais arrachent leurs vignes.")
+    uploading = threading.Thread(target=ui.upload, args=([Upload(temp, "vignes.txt")],))
+    uploading.start()
+    try:
+        assert started.wait(30)
+        answer = ui.ask_api(QUESTION)  # would wait for the upload behind one global lock
+        assert not answer["abstained"] and answer["citations"]
+        assert uploading.is_alive()
+    finally:
+        release.set()
+        uploading.join(30)
+    assert any(row[5].endswith("vignes.txt") for row in ui.document_rows())

@@ -8,9 +8,12 @@ turns, uploads, document list), so it can be tested with a fake pipeline and no 
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
 import threading
+import unicodedata
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,8 +70,9 @@ class ChatUI:
         self.pipeline = pipeline
         self.upload_dir = upload_dir or pipeline.settings.index / "uploads"
         self.max_upload_mb = max_upload_mb
-        # Chroma, the BM25 cache and the model are shared: one request at a time touches them.
-        self._lock = threading.Lock()
+        # Questions run side by side (the pipeline's parts are thread-safe); writes (uploads,
+        # removals) run one at a time, and a question asked meanwhile is not held up.
+        self._writing = threading.Lock()
 
     # --- rendering -------------------------------------------------------------------------
     @staticmethod
@@ -138,8 +142,7 @@ class ChatUI:
         question = (question or "").strip()
         if not question:
             raise RagError("Type a question first.")
-        with self._lock:
-            yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
+        yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
 
     def backends(self) -> list[str]:
         """The answer backends this page offers: the extractive one, and the configured LLM."""
@@ -196,50 +199,65 @@ class ChatUI:
 
     # --- documents -------------------------------------------------------------------------
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> tuple[list[list[str]], list[list[Any]], Any]:
-        """Ingest uploaded files through the same path as `rag ingest`; one result row per file."""
+        """Ingest uploaded files through the same path as `rag ingest`; one result row per file.
+
+        A file is stored only as `<upload_dir>/<safe name>`: the name the browser sent loses any
+        folder, control character and excess length; it is copied in whole, then renamed into
+        place, so two uploads of one name never mix; the ingest itself (one at a time) then says
+        added, updated, unchanged or why it failed."""
         rows: list[list[str]] = []
-        accepted: list[Path] = []
+        accepted: dict[Path, str] = {}  # stored file -> the name the user sent
         self.upload_dir.mkdir(parents=True, exist_ok=True)
         for item in files or []:
             temp = Path(getattr(item, "name", None) or str(item))
-            name = Path(getattr(item, "orig_name", None) or temp.name).name
-            if temp.suffix.lower() not in SUPPORTED_SUFFIXES:
-                rows.append([name, "failed", f"unsupported type; allowed: {', '.join(SUPPORTED_SUFFIXES)}"])
+            sent = str(getattr(item, "orig_name", None) or temp.name)
+            name = safe_upload_name(sent)
+            shown = name if len(sent) > 200 else sent
+            if Path(name).suffix not in SUPPORTED_SUFFIXES:
+                rows.append([shown, "failed", f"unsupported type; allowed: {', '.join(SUPPORTED_SUFFIXES)}"])
                 continue
-            size_mb = temp.stat().st_size / 1e6
-            if size_mb > self.max_upload_mb:
-                rows.append([name, "failed", f"too large ({size_mb:.1f} MB, limit {self.max_upload_mb:.0f} MB)"])
+            try:
+                size_mb = temp.stat().st_size / 1e6
+                if size_mb > self.max_upload_mb:
+                    rows.append([shown, "failed", f"too large ({size_mb:.1f} MB, limit {self.max_upload_mb:.0f} MB)"])
+                    continue
+                target = self.upload_dir / name
+                partial = self.upload_dir / f".{uuid.uuid4().hex}.part"
+                shutil.copyfile(temp, partial)
+                os.replace(partial, target)
+            except OSError as exc:
+                rows.append([shown, "failed", f"could not be stored ({exc.strerror or exc}); try again"])
                 continue
-            target = self.upload_dir / name
-            shutil.copyfile(temp, target)
-            accepted.append(target)
+            accepted[target] = shown
         if accepted:
 
             def report_progress(stage: str, done: int, total: int) -> None:
                 if progress is not None and total:
                     progress(done / total, desc="Reading files" if stage == "reading" else "Embedding passages")
 
-            with self._lock:
-                report = self.pipeline.ingest(accepted, report_progress)
+            with self._writing:
+                report = self.pipeline.ingest(list(accepted), report_progress)
             outcome = {p: "added" for p in report.added}
             outcome.update({p: "updated" for p in report.updated})
             outcome.update({p: "unchanged" for p in report.unchanged})
             errors = {f.source: f.error for f in report.failed}
-            for path in accepted:
+            for path, shown in accepted.items():
                 key = str(path)
-                rows.append([path.name, outcome.get(key, "failed"), errors.get(key, "")])
+                detail = errors.get(key, "")
+                if shown != path.name and not detail:
+                    detail = f"stored as {path.name}"
+                rows.append([shown, outcome.get(key, "failed"), detail])
         return rows, *self._documents_and_choices()
 
     def document_rows(self) -> list[list[Any]]:
-        with self._lock:
-            documents = self.pipeline.documents()
+        documents = self.pipeline.documents()
         return [[d.doc_id, d.title, d.date, d.language, d.chunks, d.source] for d in documents]
 
     def remove(self, doc_id: str | None) -> tuple[str, list[list[Any]], Any]:
         if not doc_id:
             return "Choose a document to remove.", *self._documents_and_choices()
         try:
-            with self._lock:
+            with self._writing:
                 removed = self.pipeline.remove(doc_id)
             message = f"Removed {doc_id} ({removed} chunks)."
         except RagError as exc:
@@ -355,6 +373,22 @@ class ChatUI:
             footer_links=["api"],
             **kwargs,
         )
+
+
+MAX_NAME_CHARS = 120
+
+
+def safe_upload_name(sent: str) -> str:
+    """The name an upload is stored under: the last part of what the browser sent (no folder,
+    whichever separator it uses), printable characters only, no leading dot, at most
+    MAX_NAME_CHARS characters with its extension (lower-cased) kept."""
+    base = unicodedata.normalize("NFC", sent.replace("\\", "/").rsplit("/", 1)[-1])
+    base = "".join(ch if ch.isprintable() else "_" for ch in base).strip().lstrip(".").strip()
+    stem, suffix = os.path.splitext(base)
+    if len(suffix) > 12 or not suffix[1:].isalnum():  # not an extension: part of the name
+        stem, suffix = base, ""
+    stem = stem[: MAX_NAME_CHARS - len(suffix)].strip() or "upload"
+    return stem + suffix.lower()
 
 
 def _link_citations(escaped: str) -> str:
