@@ -366,7 +366,7 @@ def docs_remove(doc_ids: tuple[str, ...], index: Path | None) -> None:
 @friendly_errors
 def docs_check(index: Path | None, repair: bool, as_json: bool) -> None:
     """Check the index: every document's chunks whole (none missing, no two versions side by
-    side after an interrupted update) and the BM25 index built from the current chunks.
+    side after an interrupted update) and the lexical (BM25) index holding the current chunks.
     Exit status 1 when a document is damaged and was not repaired.
 
     \b
@@ -400,11 +400,30 @@ def docs_check(index: Path | None, repair: bool, as_json: bool) -> None:
             for failure in report.ingested.failed:
                 click.echo(f"Failed to ingest {failure.source} again: {failure.error}", err=True)
         lexical = (
-            "built from the current chunks" if report.lexical_current else "out of date: the next search rebuilds it"
+            "holds the current chunks"
+            if report.lexical_current
+            else "behind the latest writes: the next search brings it up to date (or run `rag reindex`)"
         )
-        click.echo(f"BM25 index: {lexical}.", err=True)
+        click.echo(f"Lexical (BM25) index: {lexical}.", err=True)
     if report.damaged and not fixed:
         raise SystemExit(1)
+
+
+@main.command("reindex")
+@index_option
+@friendly_errors
+def reindex(index: Path | None) -> None:
+    """Rebuild the lexical (BM25) index from the chunks in Chroma.
+
+    Never needed in normal use: each search first brings the lexical index up to date with the
+    writes made since (by any process), one document at a time. Use it if the file
+    `<index>/lexical.sqlite` was lost or damaged; searches wait while it runs.
+    """
+    pipeline = _pipeline(index)
+    pipeline.store.require_documents()
+    with _stderr().status("Rebuilding the lexical index…"):
+        chunks = pipeline.retriever.lexical_index.rebuild()
+    click.echo(f"Lexical index rebuilt: {chunks} chunks.", err=True)
 
 
 @main.command()

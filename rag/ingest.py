@@ -11,10 +11,10 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from rag.chunking import chunk_document
 from rag.embedder import Embedder
 from rag.errors import DocumentError
-from rag.readers import check_readable, doc_id_for, read_document
+from rag.isolation import Limits, read_isolated
+from rag.readers import check_readable, doc_id_for
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Chunk, Document, IngestFailure, IngestReport
@@ -67,6 +67,7 @@ def ingest(
     known = {doc.doc_id: doc for doc in store.documents()}
     source_by_hash = {doc.content_hash: doc.source for doc in known.values()}
     pending: list[tuple[Document, list[Chunk]]] = []
+    limits = Limits(settings.read_timeout, settings.read_memory_mb)
     for done, path in enumerate(files, 1):
         if progress:
             progress("reading", done, len(files))
@@ -83,8 +84,9 @@ def ingest(
                 report.unchanged.append(str(path))
                 report.notes.append(f"{path}: same content as {twin}, which is already indexed")
                 continue
-            document = read_document(path, data, doc_id, digest)
-            chunks = chunk_document(document, settings.chunk_size, settings.chunk_overlap)
+            document, chunks = read_isolated(
+                limits, path, data, doc_id, digest, settings.chunk_size, settings.chunk_overlap
+            )
             source_by_hash[digest] = str(path)
         except DocumentError as exc:
             report.failed.append(IngestFailure(str(path), str(exc)))

@@ -1,17 +1,13 @@
-"""Hybrid retrieval: dense (e5 through Chroma) and lexical (BM25) fused into one ranking."""
+"""Hybrid retrieval: dense (e5 through Chroma) and lexical (BM25 over SQLite FTS5) fused into one ranking."""
 
 from __future__ import annotations
 
 import functools
-import os
-import shutil
-import threading
-import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embedder import Embedder
 from rag.errors import SettingsError
+from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Hit
@@ -20,12 +16,6 @@ if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever
 
 FUSION_MODES = {"relative": "relative_score", "rrf": "reciprocal_rerank"}
-
-
-def _stopwords() -> list[str]:
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
-
-    return sorted(set(STOPWORDS_EN) | set(STOPWORDS_FRENCH))
 
 
 @functools.cache
@@ -57,16 +47,32 @@ def _dense_retriever_class() -> type:
     return DenseRetriever
 
 
-def lexical_cache(settings: Settings) -> Path:
-    """Where the BM25 index is kept on disk, with the store fingerprint it was built from."""
-    return settings.index / "bm25"
+@functools.cache
+def _lexical_retriever_class() -> type:
+    from llama_index.core.retrievers import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle
+
+    class LexicalRetriever(BaseRetriever):
+        """BM25 over the lexical index (rag/lexical.py), synced with the store first."""
+
+        def __init__(self, index: LexicalIndex, top_k: int) -> None:
+            super().__init__()
+            self._index = index
+            self._top_k = top_k
+
+        def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
+            return [
+                NodeWithScore(node=node, score=score)
+                for node, score in self._index.search(query_bundle.query_str, self._top_k)
+            ]
+
+    return LexicalRetriever
 
 
 def lexical_is_current(settings: Settings, store: ChunkStore) -> bool:
-    """Whether the BM25 index on disk was built from the chunks the store holds now (if not,
-    the next search rebuilds it)."""
-    stamp = lexical_cache(settings) / "fingerprint"
-    return stamp.exists() and stamp.read_text() == store.fingerprint()
+    """Whether the lexical index holds the chunks the store holds now (if not, the next search
+    brings it up to date)."""
+    return LexicalIndex(settings, store).is_current()
 
 
 class HybridRetriever:
@@ -79,41 +85,12 @@ class HybridRetriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self._lexical: Any = None
-        self._lexical_fingerprint = ""
-        self._lexical_lock = threading.Lock()
+        self.lexical_index = LexicalIndex(settings, store)
 
     def lexical(self) -> BaseRetriever:
-        """The BM25 retriever, rebuilt only when the store changed, and cached on disk.
-        Concurrent searches share one rebuild; the retriever they get is never changed after."""
-        fingerprint = self.store.fingerprint()
-        if self._lexical is not None and fingerprint == self._lexical_fingerprint:
-            return self._lexical
-        with self._lexical_lock:
-            if self._lexical is None or fingerprint != self._lexical_fingerprint:
-                self._lexical = self._load_or_build_lexical(fingerprint)
-                self._lexical_fingerprint = fingerprint
-            return self._lexical
-
-    def _load_or_build_lexical(self, fingerprint: str) -> BaseRetriever:
-        import bm25s
-        import Stemmer
-        from llama_index.retrievers.bm25 import BM25Retriever
-
-        cache = lexical_cache(self.settings)
-        stamp = cache / "fingerprint"
-        # French stemming and English + French stopwords: the corpus is mostly French news.
-        kwargs = {"stemmer": Stemmer.Stemmer("french"), "language": _stopwords()}
-        if stamp.exists() and stamp.read_text() == fingerprint:
-            bm25 = bm25s.BM25.load(str(cache), load_corpus=True, show_progress=False)
-            top_k = min(self.settings.candidates, len(bm25.corpus))
-            retriever = BM25Retriever(existing_bm25=bm25, similarity_top_k=top_k, **kwargs)
-        else:
-            nodes = self.store.all_nodes()
-            top_k = min(self.settings.candidates, len(nodes))
-            retriever = BM25Retriever(nodes=nodes, similarity_top_k=top_k, **kwargs)
-            _save_lexical(retriever, fingerprint, cache)
-        return retriever
+        """The BM25 retriever, its index brought up to date with the store."""
+        self.lexical_index.sync()
+        return _lexical_retriever_class()(self.lexical_index, self.settings.candidates)
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         from llama_index.core.llms import MockLLM
@@ -132,24 +109,6 @@ class HybridRetriever:
             use_async=False,
         )
         return [_to_hit(result) for result in fusion.retrieve(query)]
-
-
-def _save_lexical(retriever: Any, fingerprint: str, cache: Path) -> None:
-    """Write the BM25 index beside the cache, then swap it in: another process (a second
-    `rag serve` on the same index) never reads a half-written one."""
-    fresh = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.tmp")
-    fresh.mkdir(parents=True)
-    retriever.bm25.save(str(fresh), corpus=retriever.corpus, show_progress=False)
-    (fresh / "fingerprint").write_text(fingerprint)
-    old = cache.with_name(f"{cache.name}.{uuid.uuid4().hex[:8]}.old")
-    try:
-        if cache.exists():
-            os.rename(cache, old)
-        os.rename(fresh, cache)
-    except OSError:  # another process swapped its own in first: theirs is as good
-        pass
-    shutil.rmtree(fresh, ignore_errors=True)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _to_hit(result: Any) -> Hit:

@@ -70,8 +70,11 @@ class Settings:
     # languages.
     min_sentence_score: float = 0.845
     cross_lingual_margin: float = 0.03
-    # Ingest limits.
+    # Ingest limits. Each file is read in a worker process that is stopped after read_timeout
+    # seconds or read_memory_mb of address space (rag/isolation.py; 0 reads in this process).
     max_file_mb: float = 50.0
+    read_timeout: float = 60.0
+    read_memory_mb: int = 3072
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

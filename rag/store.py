@@ -8,6 +8,8 @@ it; there is no second catalogue that could drift out of step.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -217,20 +219,42 @@ class ChunkStore:
             )
             nodes.append(node)
         keep = {node.node_id for node in nodes}
-        old = [cid for cid in self.chunk_ids(document.doc_id) if cid not in keep]
-        for start in range(0, len(nodes), 512):
-            self.vector_store.add(nodes[start : start + 512])
-        if old:
-            self.collection.delete(ids=old)
-        self.mark_changed()
+        with self.writing():
+            old = [cid for cid in self.chunk_ids(document.doc_id) if cid not in keep]
+            for start in range(0, len(nodes), 512):
+                self.vector_store.add(nodes[start : start + 512])
+            if old:
+                self.collection.delete(ids=old)
+            self.mark_changed()
 
     def remove_document(self, doc_id: str) -> int:
         """Delete every chunk of a document; returns how many there were."""
-        ids = self.chunk_ids(doc_id) if self.exists() else []
-        if ids:
-            self.collection.delete(ids=ids)
-            self.mark_changed()
+        if not self.exists():
+            return 0
+        with self.writing():
+            ids = self.chunk_ids(doc_id)
+            if ids:
+                self.collection.delete(ids=ids)
+                self.mark_changed()
         return len(ids)
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time on a local index, across threads and processes (the chat's
+        uploads, a CLI ingest, a repair): an exclusive lock on `<index>/write.lock`, held for one
+        document's write. Reads never take it. A Chroma server orders its clients' writes itself."""
+        if self.settings.chroma_url:
+            yield
+            return
+        import fcntl
+
+        self.settings.index.mkdir(parents=True, exist_ok=True)
+        with (self.settings.index / "write.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def mark_changed(self) -> None:
         """Stamp a new revision on the collection, where every process reading it (on this
@@ -239,6 +263,25 @@ class ChunkStore:
         # hnsw:* keys cannot be written again (Chroma keeps them in the collection's configuration)
         metadata = {k: v for k, v in current.items() if not k.startswith("hnsw:")}
         self.collection.modify(metadata={**metadata, "revision": uuid.uuid4().hex})
+
+    def document_signatures(self) -> dict[str, str]:
+        """Each document's content hash (two side by side after an interrupted update), from the
+        first chunks' metadata: what the lexical index compares to find what changed."""
+        hashes: dict[str, set[str]] = {}
+        for m in self._get_all(["metadatas"], where={"chunk_index": 0})["metadatas"]:
+            m = m or {}
+            hashes.setdefault(str(m.get("doc_id", "")), set()).add(str(m.get("content_hash", "")))
+        return {doc_id: "|".join(sorted(found)) for doc_id, found in hashes.items()}
+
+    def nodes_of(self, doc_ids: list[str]) -> list[tuple[str, dict[str, Any], BaseNode]]:
+        """Every chunk of these documents: (text, metadata as stored, node)."""
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        got = self._get_all(["documents", "metadatas"], where={"doc_id": {"$in": doc_ids}})
+        return [
+            (text, meta, metadata_dict_to_node(meta, text))
+            for meta, text in zip(got["metadatas"], got["documents"], strict=True)
+        ]
 
     def all_nodes(self) -> list[BaseNode]:
         from llama_index.core.vector_stores.utils import metadata_dict_to_node

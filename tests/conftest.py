@@ -5,9 +5,16 @@ from __future__ import annotations
 import math
 import os
 import re
+import socket
+import subprocess
+import sys
+import time
 import unicodedata
+import urllib.error
+import urllib.request
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +25,7 @@ from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
+RAG = str(Path(sys.executable).with_name("rag"))
 
 
 def proc_stat(pid: int) -> list[str] | None:
@@ -217,3 +225,41 @@ def scripted(monkeypatch: pytest.MonkeyPatch):
         return fake
 
     return register
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(index: Path, env: dict[str, str], pids: list[int] | None = None) -> Iterator[str]:
+    """Run `rag serve` on a free port until the block ends; yields its URL (and appends the
+    server's process id to `pids` when given)."""
+    port = free_port()
+    log_path = index.parent / f"serve-{port}.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        if pids is not None:
+            pids.append(proc.pid)
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers (a login page counts)
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"rag serve exited: {log_path.read_text()}")
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            pytest.fail("rag serve did not answer within 120 s")
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -64,3 +65,42 @@ def test_ingest_search_update_remove_through_a_chroma_server(settings, tmp_path,
 
     other.remove(pipeline.documents()[0].doc_id)
     assert pipeline.documents() == []
+
+
+def test_two_servers_see_what_a_third_process_ingested_lexical_side_included(real_settings, tmp_path, chroma_url):
+    """Two `rag serve` (two machines, say: each its own index folder) on one Chroma server; a
+    `rag ingest` elsewhere adds an article; both answer from it, and both lexical indexes hold it."""
+    import sqlite3
+
+    from gradio_client import Client
+
+    from tests.conftest import CORPUS, RAG, serving
+
+    base = {**os.environ, "RAG_CHROMA_URL": chroma_url, "RAG_MODEL_CACHE": str(real_settings.model_cache)}
+    base["RAG_COLLECTION"] = "scale_out"
+    first, second, writer = (tmp_path / name for name in ("first", "second", "writer"))
+    subprocess.run([RAG, "ingest", str(CORPUS)], env={**base, "RAG_INDEX": str(writer)}, check=True)
+    with (
+        serving(first, {**base, "RAG_INDEX": str(first)}) as url_1,
+        serving(second, {**base, "RAG_INDEX": str(second)}) as url_2,
+    ):
+        clients = [Client(url, verbose=False) for url in (url_1, url_2)]
+        for client in clients:
+            assert not client.predict("why is the EU looking at Mistral?", api_name="/ask")["abstained"]
+        article = tmp_path / "ostreiculture.txt"
+        article.write_text(
+            "Date: 2024-03-02\n\nLes ostréiculteurs du bassin d'Arcachon ont perdu 40 % de leur production "
+            "à cause d'un norovirus détecté en janvier. La préfecture a levé l'interdiction de vente le 1er mars.",
+            encoding="utf-8",
+        )
+        subprocess.run([RAG, "ingest", str(article)], env={**base, "RAG_INDEX": str(writer)}, check=True)
+        for client in clients:
+            answer = client.predict(
+                "Quand l'interdiction de vente des huîtres d'Arcachon a-t-elle été levée ?", api_name="/ask"
+            )
+            assert not answer["abstained"]
+            assert answer["citations"][0]["source"].endswith("ostreiculture.txt")
+    for folder in (first, second):
+        with sqlite3.connect(folder / "lexical.sqlite") as db:
+            sources = [row[0] for row in db.execute("SELECT meta FROM chunks")]
+        assert any("ostreiculture.txt" in meta for meta in sources)

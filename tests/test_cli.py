@@ -159,7 +159,7 @@ def test_docs_check_finds_a_document_with_missing_chunks_and_repairs_it_from_its
     article = _long_article(tmp_path)
     assert runner.invoke(cli.main, ["ingest", str(article)]).exit_code == 0
     ok = runner.invoke(cli.main, ["docs", "check"])
-    assert ok.exit_code == 0 and "whole" in ok.stderr and "BM25 index" in ok.stderr
+    assert ok.exit_code == 0 and "whole" in ok.stderr and "Lexical (BM25) index" in ok.stderr
 
     store = ChunkStore(settings)
     ids = store.collection.get(include=[])["ids"]
@@ -193,3 +193,13 @@ def test_docs_check_repair_says_when_the_file_is_gone(runner, tmp_path, settings
 def test_docs_check_without_an_index_says_what_to_do(runner, tmp_path):
     result = runner.invoke(cli.main, ["docs", "check", "--index", str(tmp_path / "none")])
     assert result.exit_code == 2 and "rag ingest" in result.stderr and not (tmp_path / "none").exists()
+
+
+def test_reindex_rebuilds_the_lexical_index(runner, settings, tmp_path):
+    article = tmp_path / "a.txt"
+    article.write_text(ARTICLE_FR)
+    assert runner.invoke(cli.main, ["ingest", str(article)]).exit_code == 0
+    result = runner.invoke(cli.main, ["reindex"])
+    assert result.exit_code == 0 and "Lexical index rebuilt: 1 chunks." in result.stderr
+    checked = runner.invoke(cli.main, ["docs", "check"])
+    assert "Lexical (BM25) index: holds the current chunks" in checked.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.types import Answer, AnswerSentence
-from tests.conftest import CORPUS, proc_stat
+from tests.conftest import CORPUS, free_port, proc_stat
 from tests.llm_stub import LLMStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -57,17 +56,11 @@ def gguf() -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def llama_server(gguf: Path, tmp_path_factory: pytest.TempPathFactory):
     """`python -m llama_cpp.server` serving SmolLM2-135M on a free port; yields its /v1 URL."""
     _require("llama_cpp.server.app")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w")
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", "smollm2-135m"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--verbose", "False"]
@@ -234,7 +227,7 @@ def _failure(pipeline: Pipeline) -> Answer:
 
 def test_unreachable_server(real_pipeline):
     _require("llama_index.llms.openai_like")
-    url = f"http://127.0.0.1:{_free_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     answer = _failure(_with(real_pipeline, llm="openai-like", llm_base_url=url, llm_model="m"))
     assert answer.notice.startswith(f"openai-like ({url}, model m)") and "cannot reach the server" in answer.notice
 

@@ -2,6 +2,7 @@ import pytest
 
 from rag.errors import NoIndexError, SettingsError
 from rag.pipeline import build_pipeline
+from rag.retrieval import lexical_is_current
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 
@@ -64,22 +65,27 @@ def test_settings_from_environment():
         Settings.from_env({"RAG_TOP_K": "many"})
 
 
-def test_concurrent_searches_share_one_lexical_rebuild_and_see_the_change(indexed, tmp_path, monkeypatch):
+def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from rag import retrieval
+    from rag.lexical import LexicalIndex
 
-    saves = []
-    plain = retrieval._save_lexical
-    monkeypatch.setattr(retrieval, "_save_lexical", lambda *a: (saves.append(1), plain(*a)))
     indexed.search("voitures")
     (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige cet hiver.")
     indexed.ingest([tmp_path / "ski.txt"])
-    saves.clear()
+    applied = []
+    plain = LexicalIndex.sync
+
+    def counted(self):
+        result = plain(self)
+        if result != (0, 0):
+            applied.append(result)
+        return result
+
+    monkeypatch.setattr(LexicalIndex, "sync", counted)
     with ThreadPoolExecutor(max_workers=8) as pool:
         tops = list(pool.map(lambda _: indexed.search("neige Pyrénées", 1)[0].text, range(16)))
-    assert len(saves) == 1  # one rebuild for sixteen searches at once
+    assert applied == [(0, 1)]  # one sync, adding one document, for sixteen searches at once
     assert all("neige" in text for text in tops)
-    cache = retrieval.lexical_cache(indexed.settings)
-    assert retrieval.lexical_is_current(indexed.settings, indexed.store)
-    assert sorted(p.name for p in cache.parent.iterdir() if p.name.startswith("bm25")) == ["bm25"]
+    assert indexed.retriever.lexical_index.count() == indexed.store.count()
+    assert lexical_is_current(indexed.settings, indexed.store)

@@ -113,3 +113,30 @@ def test_two_versions_side_by_side_are_damage(fake_pipeline, settings, tmp_path)
     )
     (damage,) = store.damaged()
     assert "2 versions side by side" in damage.problem and damage.source.endswith("a.txt")
+
+
+def test_writes_wait_for_another_process_writing_the_same_index(indexed, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    lock = indexed.settings.index / "write.lock"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "print('locked', flush=True); time.sleep(1.5)",
+            str(lock),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    (tmp_path / "neige.txt").write_text("Les stations de ski ouvrent malgré le manque de neige.")
+    started = time.monotonic()
+    report = indexed.ingest([tmp_path / "neige.txt"])
+    waited = time.monotonic() - started
+    holder.wait(10)
+    assert report.added and waited >= 1.0  # it wrote only once the other writer was done
+    assert indexed.check().damaged == []

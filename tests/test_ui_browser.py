@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, REPO, proc_stat
+from tests.conftest import CORPUS, REPO, proc_stat, serving
 
 pytestmark = pytest.mark.slow
 
@@ -35,44 +32,6 @@ SCREENSHOTS = REPO / "tests" / ".artifacts"
 RAG = str(Path(sys.executable).with_name("rag"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _serving(index: Path, env: dict[str, str], pids: list[int] | None = None) -> Iterator[str]:
-    """Run `rag serve` on a free port until the block ends; yields its URL (and appends the
-    server's process id to `pids` when given)."""
-    port = _free_port()
-    log_path = index.parent / f"serve-{port}.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-        if pids is not None:
-            pids.append(proc.pid)
-        url = f"http://127.0.0.1:{port}/"
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # it answers (a login page counts)
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail(f"rag serve exited: {log_path.read_text()}")
-                time.sleep(0.5)
-        else:
-            proc.kill()
-            pytest.fail("rag serve did not answer within 120 s")
-        try:
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A fresh index holding the demo corpus, and the environment that points at it."""
@@ -85,7 +44,7 @@ def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]
 
 @pytest.fixture(scope="module")
 def server(served_index):
-    with _serving(*served_index) as url:
+    with serving(*served_index) as url:
         yield url
 
 
@@ -195,7 +154,7 @@ def test_login_required_when_auth_is_set(served_index):
     from gradio_client import Client
 
     index, env = served_index
-    with _serving(index, {**env, "RAG_AUTH": "alice:s3cret"}) as url:
+    with serving(index, {**env, "RAG_AUTH": "alice:s3cret"}) as url:
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises different errors across versions
             Client(url, verbose=False).predict("why is the EU looking at Mistral?", api_name="/ask")
         client = Client(url, auth=("alice", "s3cret"), verbose=False)
@@ -217,7 +176,7 @@ def test_generated_answer_in_the_browser_is_checked(served_index, browser):
     unsupported sentences marked, or the notice and the quoted answer."""
     _require_llamacpp()
     index, env = served_index
-    with _serving(index, {**env, "RAG_LLM": "llamacpp"}) as url:
+    with serving(index, {**env, "RAG_LLM": "llamacpp"}) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         _ask(page, "why is the EU looking at Mistral?")
@@ -270,7 +229,7 @@ def test_model_process_crash_does_not_take_the_app_down(served_index):
     _require_llamacpp()
     index, env = served_index
     pids: list[int] = []
-    with _serving(index, {**env, "RAG_LLM": "llamacpp"}, pids) as url:
+    with serving(index, {**env, "RAG_LLM": "llamacpp"}, pids) as url:
         client = Client(url, verbose=False)
         first = client.predict("why is the EU looking at Mistral?", api_name="/ask")
         assert first.get("fallback") != "failed", first.get("notice")

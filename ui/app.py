@@ -142,7 +142,10 @@ class ChatUI:
         question = (question or "").strip()
         if not question:
             raise RagError("Type a question first.")
-        yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
+        try:
+            yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
+        finally:
+            _release_memory()
 
     def backends(self) -> list[str]:
         """The answer backends this page offers: the extractive one, and the configured LLM."""
@@ -350,8 +353,8 @@ class ChatUI:
             def upload_with_progress(files: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008 - Gradio's idiom
                 return self.upload(files, progress)
 
-            uploads.upload(
-                upload_with_progress, inputs=uploads, outputs=[results, documents, chosen], api_visibility="private"
+            uploads.upload(  # also an API: Client(url).predict([handle_file(path)], api_name="/upload")
+                upload_with_progress, inputs=uploads, outputs=[results, documents, chosen], api_name="upload"
             )
             remove.click(self.remove, inputs=chosen, outputs=[removed, documents, chosen], api_visibility="private")
             page.load(self._doc_choices, outputs=chosen, api_visibility="private")
@@ -376,6 +379,28 @@ class ChatUI:
 
 
 MAX_NAME_CHARS = 120
+_TRIM_EVERY_S = 2.0
+_trimmed = [0.0]
+_trim_lock = threading.Lock()
+
+
+def _release_memory() -> None:
+    """Hand the memory freed by answers back to the system (glibc's malloc_trim), at most every
+    few seconds. Concurrent answers leave freed buffers in each thread's malloc arena, which
+    glibc keeps: measured over 360 questions from 10 threads, resident memory grew 2996 -> 3796 MB
+    without this and 2547 -> 2780 MB with it (eval/soak.py measures the served app)."""
+    import ctypes
+    import time
+
+    with _trim_lock:
+        now = time.monotonic()
+        if now - _trimmed[0] < _TRIM_EVERY_S:
+            return
+        _trimmed[0] = now
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def safe_upload_name(sent: str) -> str:

@@ -1,0 +1,213 @@
+"""The lexical side of retrieval: BM25 over SQLite FTS5, kept in step with Chroma incrementally.
+
+Chroma stays the source of truth. The lexical index (`<index>/lexical.sqlite`) holds each
+chunk's text, metadata and its tokens (lower-cased words of two letters or more, English and
+French stopwords removed, French Snowball stems: what the bm25s index this replaces used), and
+for each document the signature (content hashes) it was built from. Before a search, if the
+store's fingerprint moved since the last sync, the documents' signatures in Chroma (one small
+read per document, the first chunk's metadata) are compared with the lexical index's: documents
+that changed or disappeared lose their rows, new or changed ones are read from Chroma and
+tokenized. Adding one article to a 100,000-chunk index therefore costs the next query one read
+of the document list and one article's chunks, not a rebuild of everything.
+
+Each process (and each machine, with a Chroma server) keeps its own file and catches up by the
+same comparison, so writes made anywhere are seen everywhere. Syncs run in one immediate SQLite
+transaction: two processes on one index never apply the same change twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.settings import Settings
+from rag.store import ChunkStore
+
+if TYPE_CHECKING:
+    from llama_index.core.schema import BaseNode
+
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+SCHEMA_VERSION = "1"  # the tokenizer and the tables: another version is rebuilt
+_DOCS_PER_READ = 200
+
+
+@functools.cache
+def _stopwords() -> frozenset[str]:
+    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
+
+    return frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_FRENCH)
+
+
+@functools.cache
+def _stem_word(word: str) -> str:
+    return str(_stemmer().stemWord(word))
+
+
+@functools.cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("french")
+
+
+def tokens(text: str) -> list[str]:
+    """The words BM25 counts: lower-cased, stopwords dropped, French stems."""
+    stop = _stopwords()
+    return [_stem_word(word) for word in _TOKEN.findall(text.lower()) if word not in stop]
+
+
+class LexicalIndex:
+    """BM25 search over the chunks Chroma holds, synced before each search when they changed."""
+
+    def __init__(self, settings: Settings, store: ChunkStore) -> None:
+        self.path = lexical_path(settings)
+        self.store = store
+        self._local = threading.local()
+        self._sync_lock = threading.Lock()
+        self._synced = ""  # the store fingerprint this process last synced to
+
+    # --- connection ------------------------------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            _create(db)
+            self._local.db = db
+        return db
+
+    def fingerprint(self) -> str:
+        row = self._db().execute("SELECT value FROM state WHERE key = 'fingerprint'").fetchone()
+        return str(row[0]) if row else ""
+
+    def is_current(self) -> bool:
+        """Whether the lexical index holds exactly the chunks the store holds now."""
+        return self.store.exists() and self.fingerprint() == self.store.fingerprint()
+
+    def count(self) -> int:
+        return int(self._db().execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    # --- keeping in step -------------------------------------------------------------------
+    def sync(self) -> tuple[int, int]:
+        """Bring the index in step with the store; (documents removed, documents added)."""
+        target = self.store.fingerprint()
+        if target == self._synced:
+            return 0, 0
+        with self._sync_lock:
+            db = self._db()
+            if self.fingerprint() == target:
+                self._synced = target
+                return 0, 0
+            db.execute("BEGIN IMMEDIATE")  # one process applies a change at a time
+            try:
+                if self.fingerprint() == target:  # another process did it while we waited
+                    db.execute("COMMIT")
+                    self._synced = target
+                    return 0, 0
+                now = self.store.document_signatures()
+                have = dict(db.execute("SELECT doc_id, signature FROM docs").fetchall())
+                gone = [doc for doc, signature in have.items() if now.get(doc) != signature]
+                new = [doc for doc, signature in now.items() if have.get(doc) != signature]
+                for doc_id in gone:
+                    _delete_document(db, doc_id)
+                for start in range(0, len(new), _DOCS_PER_READ):
+                    batch = new[start : start + _DOCS_PER_READ]
+                    _insert(db, self.store.nodes_of(batch))
+                    db.executemany(
+                        "INSERT OR REPLACE INTO docs(doc_id, signature) VALUES (?, ?)", [(d, now[d]) for d in batch]
+                    )
+                db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (target,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._synced = target
+            return len(gone), len(new)
+
+    def rebuild(self) -> int:
+        """Start again from the store (`rag reindex`); the number of chunks indexed."""
+        with self._sync_lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            for table in ("chunks", "docs", "fts", "state"):
+                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            db.execute("INSERT INTO state(key, value) VALUES ('version', ?)", (SCHEMA_VERSION,))
+            db.execute("COMMIT")
+            self._synced = ""
+        self.sync()
+        return self.count()
+
+    # --- search ----------------------------------------------------------------------------
+    def search(self, query: str, top_k: int) -> list[tuple[BaseNode, float]]:
+        """The `top_k` chunks that best match the query's words, by BM25 (higher is better)."""
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        self.sync()
+        words = list(dict.fromkeys(tokens(query)))
+        if not words:
+            return []
+        match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        rows = (
+            self._db()
+            .execute(
+                "SELECT chunks.text, chunks.meta, bm25(fts) AS rank FROM fts JOIN chunks ON chunks.id = fts.rowid "
+                "WHERE fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, top_k),
+            )
+            .fetchall()
+        )
+        return [(metadata_dict_to_node(json.loads(meta), text), -float(rank)) for text, meta, rank in rows]
+
+
+def lexical_path(settings: Settings) -> Path:
+    return settings.index / "lexical.sqlite"
+
+
+def _create(db: sqlite3.Connection) -> None:
+    db.executescript(
+        """
+        CREATE TABLE IF NOT EXISTS state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS docs(doc_id TEXT PRIMARY KEY, signature TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS chunks(
+            id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
+            text TEXT NOT NULL, meta TEXT NOT NULL);
+        CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
+        CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 0');
+        """
+    )
+    version = db.execute("SELECT value FROM state WHERE key = 'version'").fetchone()
+    if version is None or version[0] != SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        for table in ("chunks", "docs", "fts", "state"):
+            db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+        db.execute("INSERT INTO state(key, value) VALUES ('version', ?)", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+
+
+def _delete_document(db: sqlite3.Connection, doc_id: str) -> None:
+    db.execute("DELETE FROM fts WHERE rowid IN (SELECT id FROM chunks WHERE doc_id = ?)", (doc_id,))
+    db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+    db.execute("DELETE FROM docs WHERE doc_id = ?", (doc_id,))
+
+
+def _insert(db: sqlite3.Connection, nodes: Iterable[tuple[str, dict[str, Any], BaseNode]]) -> None:
+    from llama_index.core.schema import MetadataMode
+
+    for text, meta, node in nodes:
+        cursor = db.execute(
+            "INSERT INTO chunks(chunk_id, doc_id, text, meta) VALUES (?, ?, ?, ?)",
+            (node.node_id, str(meta.get("doc_id", "")), text, json.dumps(meta, ensure_ascii=False)),
+        )
+        # the title and the text, as they were embedded
+        db.execute(
+            "INSERT INTO fts(rowid, tokens) VALUES (?, ?)",
+            (cursor.lastrowid, " ".join(tokens(node.get_content(metadata_mode=MetadataMode.EMBED)))),
+        )

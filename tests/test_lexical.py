@@ -1,0 +1,64 @@
+"""The lexical index (BM25 over SQLite FTS5) follows the store: add, update, remove, and the
+writes of other processes, without rebuilding."""
+
+from __future__ import annotations
+
+from rag.lexical import tokens
+from rag.pipeline import build_pipeline
+from tests.conftest import FakeEmbedder
+
+
+def test_tokens_are_lowercased_stemmed_words_without_stopwords():
+    assert tokens("Les élections présidentielles et le Président") == ["élect", "présidentiel", "président"]
+    assert tokens("a I à l' de") == []
+
+
+def test_it_follows_add_update_and_remove_one_document_at_a_time(indexed, tmp_path):
+    lexical = indexed.retriever.lexical_index
+    indexed.search("voitures")
+    assert lexical.count() == indexed.store.count() and lexical.is_current()
+
+    (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige.")
+    indexed.ingest([tmp_path / "ski.txt"])
+    assert not lexical.is_current()
+    assert lexical.sync() == (0, 1)  # one document added, nothing rebuilt
+    assert [n.metadata["source"] for n, _ in lexical.search("neige Pyrénées", 3)][0].endswith("ski.txt")
+
+    (tmp_path / "ski.txt").write_text("Les stations de ski des Alpes ouvrent avec de la neige fraîche.")
+    indexed.ingest([tmp_path / "ski.txt"])
+    assert lexical.sync() == (1, 1)  # its old chunks out, its new ones in
+    assert lexical.search("Pyrénées", 3) == []
+    assert "Alpes" in lexical.search("Alpes", 3)[0][0].get_content()
+
+    doc_id = next(d.doc_id for d in indexed.documents() if d.source.endswith("ski.txt"))
+    indexed.remove(doc_id)
+    assert lexical.sync() == (1, 0)
+    assert lexical.search("Alpes neige", 3) == []
+    assert lexical.count() == indexed.store.count() and lexical.is_current()
+
+
+def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_path):
+    # another process (or machine, with a Chroma server) keeps its own lexical file
+    other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
+    other.retriever.lexical_index.path = tmp_path / "elsewhere.sqlite"
+    assert other.search("voitures électriques", 1)
+    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
+    indexed.ingest([tmp_path / "ble.txt"])  # written by the first
+    assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
+    assert other.retriever.lexical_index.count() == indexed.store.count()
+
+
+def test_rebuild_starts_again_from_the_store(indexed):
+    lexical = indexed.retriever.lexical_index
+    indexed.search("voitures")
+    lexical._db().execute("DELETE FROM chunks")  # damage it
+    assert lexical.rebuild() == indexed.store.count()
+    assert lexical.search("thon", 1)[0][0].metadata["source"].endswith("peche.txt")
+
+
+def test_a_query_of_stopwords_or_punctuation_finds_nothing_and_does_not_fail(indexed):
+    indexed.search("voitures")
+    lexical = indexed.retriever.lexical_index
+    assert lexical.search("le la les de", 5) == []
+    assert lexical.search('"* OR NEAR( ) AND -', 5) == []
+    assert indexed.search('"voitures" OR *', 2)  # dense results still come back
