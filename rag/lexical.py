@@ -132,6 +132,32 @@ class LexicalIndex:
             self._synced = target
             return len(gone), len(new)
 
+    def follow(self, doc_id: str, before: str, after: str) -> bool:
+        """Apply one document's write (the store at `before`, then at `after`) if the index was
+        at `before`; whether it did (if not, the next search catches up by comparison)."""
+        with self._sync_lock:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.fingerprint() != before:
+                    db.execute("ROLLBACK")
+                    return False
+                _delete_document(db, doc_id)
+                nodes = self.store.nodes_of([doc_id])
+                _insert(db, nodes)
+                hashes = sorted(
+                    {str(meta.get("content_hash", "")) for _, meta, _ in nodes if meta.get("chunk_index") == 0}
+                )
+                if hashes:
+                    db.execute("INSERT INTO docs(doc_id, signature) VALUES (?, ?)", (doc_id, "|".join(hashes)))
+                db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (after,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._synced = after
+            return True
+
     def rebuild(self) -> int:
         """Start again from the store (`rag reindex`); the number of chunks indexed."""
         with self._sync_lock:

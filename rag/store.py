@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
+    from rag.lexical import LexicalIndex
+
 # Metadata that describes the document, not the passage: kept out of the lexical text.
 _NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end"]
 
@@ -53,6 +55,7 @@ class ChunkStore:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._lexical: LexicalIndex | None = None
 
     @cached_property
     def _client(self) -> Any:
@@ -220,23 +223,43 @@ class ChunkStore:
             nodes.append(node)
         keep = {node.node_id for node in nodes}
         with self.writing():
+            before = self._fingerprint_if_local()
             old = [cid for cid in self.chunk_ids(document.doc_id) if cid not in keep]
             for start in range(0, len(nodes), 512):
                 self.vector_store.add(nodes[start : start + 512])
             if old:
                 self.collection.delete(ids=old)
             self.mark_changed()
+            self._lexical_follows(document.doc_id, before)
 
     def remove_document(self, doc_id: str) -> int:
         """Delete every chunk of a document; returns how many there were."""
         if not self.exists():
             return 0
         with self.writing():
+            before = self._fingerprint_if_local()
             ids = self.chunk_ids(doc_id)
             if ids:
                 self.collection.delete(ids=ids)
                 self.mark_changed()
+                self._lexical_follows(doc_id, before)
         return len(ids)
+
+    def _fingerprint_if_local(self) -> str:
+        return "" if self.settings.chroma_url else self.fingerprint()
+
+    def _lexical_follows(self, doc_id: str, before: str) -> None:
+        """Bring the local lexical index along with this write when it was in step just before
+        it: then the write is the only change since (every local writer holds the write lock), and
+        the next search, here or in another process on this index, has nothing to catch up. With a
+        Chroma server, other machines write without our lock: searches catch up by comparison."""
+        if not before:
+            return
+        from rag.lexical import LexicalIndex
+
+        if self._lexical is None:
+            self._lexical = LexicalIndex(self.settings, self)
+        self._lexical.follow(doc_id, before, self.fingerprint())
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -294,9 +317,10 @@ class ChunkStore:
     def fingerprint(self) -> str:
         """Changes whenever any chunk is added or removed: the revision each write stamps on the
         collection, and the chunk count (two small reads, whatever the index's size). An index
-        written before revisions gets one stamped now (its BM25 index is then rebuilt once)."""
+        written before revisions gets one stamped now (its lexical index then catches up once)."""
+        count = self.collection.count()  # (creates the collection on first use)
         revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
         if not revision:
             self.mark_changed()
             revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
-        return f"{revision}-{self.collection.count()}"
+        return f"{revision}-{count}"
