@@ -14,7 +14,7 @@ from rag.errors import RagError, SettingsError
 from rag.generate import GenerativeAnswerer
 from rag.ingest import Progress, ingest
 from rag.judge import EmbeddedJudge, Judge
-from rag.retrieval import HybridRetriever, lexical_is_current
+from rag.retrieval import HybridRetriever
 from rag.settings import Settings
 from rag.store import ChunkStore, Damage
 from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
@@ -112,7 +112,7 @@ class Pipeline:
         its source file is still there, ingested again."""
         self.store.require_documents()
         damaged = self.store.damaged()
-        report = CheckReport(damaged=damaged, lexical_current=lexical_is_current(self.settings, self.store))
+        report = CheckReport(damaged=damaged, lexical_current=self.store.lexical.is_current())
         if repair and damaged:
             for damage in damaged:
                 self.store.remove_document(damage.doc_id)

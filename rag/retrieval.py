@@ -69,12 +69,6 @@ def _lexical_retriever_class() -> type:
     return LexicalRetriever
 
 
-def lexical_is_current(settings: Settings, store: ChunkStore) -> bool:
-    """Whether the lexical index holds the chunks the store holds now (if not, the next search
-    brings it up to date)."""
-    return LexicalIndex(settings, store).is_current()
-
-
 class HybridRetriever:
     """Dense + BM25 candidates fused by llama-index's QueryFusionRetriever."""
 
@@ -85,7 +79,7 @@ class HybridRetriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.lexical_index = LexicalIndex(settings, store)
+        self.lexical_index = store.lexical
 
     def lexical(self) -> BaseRetriever:
         """The BM25 retriever, its index brought up to date with the store."""

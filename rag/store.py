@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from rag.lexical import LexicalIndex
-
 # Metadata that describes the document, not the passage: kept out of the lexical text.
 _NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end"]
 
@@ -54,8 +52,10 @@ class ChunkStore:
     """Chunks with their vectors and metadata, grouped by document."""
 
     def __init__(self, settings: Settings) -> None:
+        from rag.lexical import LexicalIndex
+
         self.settings = settings
-        self._lexical: LexicalIndex | None = None
+        self.lexical = LexicalIndex(settings, self)  # derived from the chunks, kept in step by each write
 
     @cached_property
     def _client(self) -> Any:
@@ -253,13 +253,8 @@ class ChunkStore:
         it: then the write is the only change since (every local writer holds the write lock), and
         the next search, here or in another process on this index, has nothing to catch up. With a
         Chroma server, other machines write without our lock: searches catch up by comparison."""
-        if not before:
-            return
-        from rag.lexical import LexicalIndex
-
-        if self._lexical is None:
-            self._lexical = LexicalIndex(self.settings, self)
-        self._lexical.follow(doc_id, before, self.fingerprint())
+        if before:
+            self.lexical.follow(doc_id, before, self.fingerprint())
 
     @contextmanager
     def writing(self) -> Iterator[None]:

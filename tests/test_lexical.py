@@ -50,7 +50,7 @@ def test_an_index_left_behind_catches_up_by_comparing_documents(indexed, tmp_pat
 def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_path):
     # another process (or machine, with a Chroma server) keeps its own lexical file
     other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
-    other.retriever.lexical_index.path = tmp_path / "elsewhere.sqlite"
+    other.store.lexical.path = tmp_path / "elsewhere.sqlite"
     assert other.search("voitures électriques", 1)
     (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
     indexed.ingest([tmp_path / "ble.txt"])  # written by the first

@@ -2,7 +2,6 @@ import pytest
 
 from rag.errors import NoIndexError, SettingsError
 from rag.pipeline import build_pipeline
-from rag.retrieval import lexical_is_current
 from rag.settings import Settings
 from tests.conftest import FakeEmbedder
 
@@ -88,4 +87,4 @@ def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, 
     assert applied == []  # the ingest brought the lexical index along: nothing left to sync
     assert all("neige" in text for text in tops)
     assert indexed.retriever.lexical_index.count() == indexed.store.count()
-    assert lexical_is_current(indexed.settings, indexed.store)
+    assert indexed.store.lexical.is_current()
