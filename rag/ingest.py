@@ -8,7 +8,7 @@ loads the embedding model.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from rag.embedder import Embedder
@@ -61,13 +61,18 @@ def ingest(
     embedder: Callable[[], Embedder],
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Add new files, replace changed ones, skip unchanged ones; never stop at a bad file."""
+    """Add new files, replace changed ones, skip unchanged ones; never stop at a bad file.
+
+    Streaming: documents are embedded and stored as soon as about one batch of chunks is read,
+    so memory holds one batch, whatever the number of files, and what is done stays done if
+    the run is cut short.
+    """
     report = IngestReport()
     files = find_files(paths, report)
     known = {doc.doc_id: doc for doc in store.documents()}
     source_by_hash = {doc.content_hash: doc.source for doc in known.values()}
-    pending: list[tuple[Document, list[Chunk]]] = []
     limits = Limits(settings.read_timeout, settings.read_memory_mb)
+    writer = _Writer(store, embedder, report, progress)
     for done, path in enumerate(files, 1):
         if progress:
             progress("reading", done, len(files))
@@ -94,10 +99,9 @@ def ingest(
         except Exception as exc:  # a parser bug must not stop the run or lose other files
             report.failed.append(IngestFailure(str(path), f"could not be read ({type(exc).__name__}: {exc})"))
             continue
-        pending.append((document, chunks))
         (report.updated if previous is not None else report.added).append(str(path))
-    if pending:
-        _embed_and_store(pending, store, embedder(), report, progress)
+        writer.add(document, chunks)
+    writer.flush()
     return report
 
 
@@ -109,47 +113,44 @@ def _mark_failed(report: IngestReport, source: str, error: str) -> None:
     report.failed.append(IngestFailure(source, error))
 
 
-def _batches(pending: list[tuple[Document, list[Chunk]]]) -> Iterator[list[tuple[Document, list[Chunk]]]]:
-    """Groups of whole documents holding about one embedding batch of chunks each."""
-    batch: list[tuple[Document, list[Chunk]]] = []
-    size = 0
-    for item in pending:
-        batch.append(item)
-        size += len(item[1])
-        if size >= _EMBED_BATCH_CHUNKS:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
+class _Writer:
+    """Embeds and stores documents a batch of about _EMBED_BATCH_CHUNKS chunks at a time (whole
+    documents per batch); the model loads with the first batch, never for an unchanged corpus."""
 
+    def __init__(
+        self, store: ChunkStore, embedder: Callable[[], Embedder], report: IngestReport, progress: Progress | None
+    ) -> None:
+        self.store, self.embedder, self.report, self.progress = store, embedder, report, progress
+        self.pending: list[tuple[Document, list[Chunk]]] = []
+        self.queued = self.embedded = 0
 
-def _embed_and_store(
-    pending: list[tuple[Document, list[Chunk]]],
-    store: ChunkStore,
-    embedder: Embedder,
-    report: IngestReport,
-    progress: Progress | None,
-) -> None:
-    total = sum(len(chunks) for _, chunks in pending)
-    done = 0
-    if progress:
-        progress("embedding", 0, total)
-    for batch in _batches(pending):
+    def add(self, document: Document, chunks: list[Chunk]) -> None:
+        self.pending.append((document, chunks))
+        self.queued += len(chunks)
+        if sum(len(c) for _, c in self.pending) >= _EMBED_BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
         texts = [chunk.text for _, chunks in batch for chunk in chunks]
+        if self.progress:
+            self.progress("embedding", self.embedded, self.queued)
         try:
-            vectors = embedder.embed_passages(texts)
+            vectors = self.embedder().embed_passages(texts)
         except Exception as exc:  # the documents of this batch fail; what is stored stays as it was
             for document, _ in batch:
-                _mark_failed(report, document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
-            continue
-        offset = 0
-        for document, chunks in batch:
-            try:
-                store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
-            except Exception as exc:
-                _mark_failed(report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
-            offset += len(chunks)
-        done += len(texts)
-        report.chunks_embedded += len(texts)
-        if progress:
-            progress("embedding", done, total)
+                _mark_failed(self.report, document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
+        else:
+            offset = 0
+            for document, chunks in batch:
+                try:
+                    self.store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
+                except Exception as exc:
+                    _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
+                offset += len(chunks)
+            self.report.chunks_embedded += len(texts)
+        self.embedded += len(texts)
+        if self.progress:
+            self.progress("embedding", self.embedded, self.queued)

@@ -123,3 +123,25 @@ def test_index_built_with_another_model_is_refused(settings, tmp_path):
 
     with pytest.raises(SettingsError, match="built with the embedding model 'fake'"):
         build_pipeline(other, embedder=FakeEmbedder()).ingest([tmp_path])
+
+
+def test_ingest_streams_documents_are_stored_while_files_are_still_being_read(fake_pipeline, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(150):
+        (folder / f"{i:03}.txt").write_text(f"Article {i} : le conseil municipal de la ville {i} vote son budget.")
+    events = []
+    stored_when = []
+
+    def progress(stage, done, total):
+        events.append((stage, done, total))
+        if stage == "reading" and done == 100:
+            stored_when.append(fake_pipeline.store.count())
+
+    report = fake_pipeline.ingest([folder], progress)
+    assert len(report.added) == 150 and report.ok
+    assert stored_when[0] >= 64  # a batch was embedded and stored before the 100th file was read
+    embedding = [e for e in events if e[0] == "embedding"]
+    assert embedding[-1][1] == embedding[-1][2] == 150  # the bar ends full
+    first_embed = events.index(embedding[0])
+    assert any(stage == "reading" for stage, _, _ in events[first_embed:])  # reading went on after
