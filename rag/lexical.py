@@ -22,7 +22,8 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,10 +107,8 @@ class LexicalIndex:
             if self.fingerprint() == target:
                 self._synced = target
                 return 0, 0
-            db.execute("BEGIN IMMEDIATE")  # one process applies a change at a time
-            try:
+            with _immediate(db):
                 if self.fingerprint() == target:  # another process did it while we waited
-                    db.execute("COMMIT")
                     self._synced = target
                     return 0, 0
                 now = self.store.document_signatures()
@@ -125,10 +124,6 @@ class LexicalIndex:
                         "INSERT OR REPLACE INTO docs(doc_id, signature) VALUES (?, ?)", [(d, now[d]) for d in batch]
                     )
                 db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (target,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             self._synced = target
             return len(gone), len(new)
 
@@ -137,10 +132,8 @@ class LexicalIndex:
         at `before`; whether it did (if not, the next search catches up by comparison)."""
         with self._sync_lock:
             db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with _immediate(db):
                 if self.fingerprint() != before:
-                    db.execute("ROLLBACK")
                     return False
                 _delete_document(db, doc_id)
                 nodes = self.store.nodes_of([doc_id])
@@ -151,22 +144,13 @@ class LexicalIndex:
                 if hashes:
                     db.execute("INSERT INTO docs(doc_id, signature) VALUES (?, ?)", (doc_id, "|".join(hashes)))
                 db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (after,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             self._synced = after
             return True
 
     def rebuild(self) -> int:
         """Start again from the store (`rag reindex`); the number of chunks indexed."""
         with self._sync_lock:
-            db = self._db()
-            db.execute("BEGIN IMMEDIATE")
-            for table in ("chunks", "docs", "fts", "state"):
-                db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
-            db.execute("INSERT INTO state(key, value) VALUES ('version', ?)", (SCHEMA_VERSION,))
-            db.execute("COMMIT")
+            _clear(self._db())
             self._synced = ""
         self.sync()
         return self.count()
@@ -211,11 +195,28 @@ def _create(db: sqlite3.Connection) -> None:
     )
     version = db.execute("SELECT value FROM state WHERE key = 'version'").fetchone()
     if version is None or version[0] != SCHEMA_VERSION:
-        db.execute("BEGIN IMMEDIATE")
+        _clear(db)
+
+
+def _clear(db: sqlite3.Connection) -> None:
+    """Empty every table, marked with this schema's version."""
+    with _immediate(db):
         for table in ("chunks", "docs", "fts", "state"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         db.execute("INSERT INTO state(key, value) VALUES ('version', ?)", (SCHEMA_VERSION,))
-        db.execute("COMMIT")
+
+
+@contextmanager
+def _immediate(db: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction, its lock taken at the start: one process changes the index at a
+    time, and what it read inside cannot change under it."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _delete_document(db: sqlite3.Connection, doc_id: str) -> None:

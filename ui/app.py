@@ -226,8 +226,11 @@ class ChatUI:
                     continue
                 target = self.upload_dir / name
                 partial = self.upload_dir / f".{uuid.uuid4().hex}.part"
-                shutil.copyfile(temp, partial)
-                os.replace(partial, target)
+                try:
+                    shutil.copyfile(temp, partial)
+                    os.replace(partial, target)
+                finally:
+                    partial.unlink(missing_ok=True)  # (gone once renamed)
             except OSError as exc:
                 rows.append([shown, "failed", f"could not be stored ({exc.strerror or exc}); try again"])
                 continue
