@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from rag.errors import ModelError, SettingsError
 from rag.models import BUNDLED_MODEL, bundled_model_dir, is_prepared
@@ -45,6 +45,7 @@ class SentenceTransformersEmbedder:
 
         try:
             self._model = HuggingFaceEmbedding(
+                callback_manager=untraced_callback_manager(),
                 model_name=model,
                 query_instruction=settings.query_prefix,
                 text_instruction=settings.passage_prefix,
@@ -67,6 +68,23 @@ class SentenceTransformersEmbedder:
     def _query_vector(self, text: str) -> tuple[float, ...]:
         # `rag ask` needs the question's vector twice (dense search, then sentence scoring).
         return tuple(self._model.get_query_embedding(text))
+
+
+def untraced_callback_manager() -> Any:
+    """A llama-index CallbackManager that forgets its events. The stock one appends every event's
+    id to a trace map that nothing empties while no trace is running, so a model that lives as
+    long as the server (the embedder: two events a question) grows without end (seen with
+    tracemalloc in a soak run; tests/test_embedder.py)."""
+    from llama_index.core.callbacks import CallbackManager
+
+    class UntracedCallbackManager(CallbackManager):
+        def on_event_start(self, *args: Any, **kwargs: Any) -> str:
+            event_id = super().on_event_start(*args, **kwargs)
+            if not self.handlers:  # nobody will ask for the trace
+                self._trace_map.clear()
+            return event_id
+
+    return UntracedCallbackManager([])
 
 
 def _has_accelerator() -> bool:

@@ -28,3 +28,24 @@ def test_a_repeated_question_is_embedded_once():
 def test_unknown_backend_lists_the_valid_ones():
     with pytest.raises(SettingsError, match="valid: sentence-transformers"):
         make_embedder(Settings.from_env({}, embed_backend="magic"))
+
+
+def test_the_embedders_callback_manager_does_not_grow_with_each_event():
+    import threading
+
+    from llama_index.core.callbacks import CBEventType
+
+    from rag.embedder import untraced_callback_manager
+
+    manager = untraced_callback_manager()
+
+    def events() -> None:
+        for _ in range(500):
+            with manager.event(CBEventType.EMBEDDING):
+                pass
+
+    worker = threading.Thread(target=events)
+    worker.start()
+    worker.join()
+    events()
+    assert sum(len(ids) for ids in manager._trace_map.values()) <= 1  # the stock one holds 1,000 ids here
