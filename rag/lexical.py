@@ -45,7 +45,7 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_FRENCH)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=200_000)  # a language's vocabulary, bounded for a long-running server
 def _stem_word(word: str) -> str:
     return str(_stemmer().stemWord(word))
 
