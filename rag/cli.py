@@ -422,7 +422,7 @@ def reindex(index: Path | None) -> None:
     pipeline = _pipeline(index)
     pipeline.store.require_documents()
     with _stderr().status("Rebuilding the lexical index…"):
-        chunks = pipeline.retriever.lexical_index.rebuild()
+        chunks = pipeline.store.lexical.rebuild()
     click.echo(f"Lexical index rebuilt: {chunks} chunks.", err=True)
 
 
@@ -460,7 +460,7 @@ def serve(index: Path | None, host: str, port: int, auth: str | None, **llm: Any
         _stderr().print(f"[yellow]Warning:[/yellow] serving on {host} without a login: set RAG_AUTH=user:password")
     pipeline = _pipeline(index, **_llm_overrides(llm))
     if pipeline.store.count():
-        pipeline.warm()  # load the model, the BM25 index and the reader now, not at the first question
+        pipeline.warm()  # load the model, the lexical index and the reader now, not at the first question
     else:
         _stderr().print("The index is empty: add documents in the Documents tab, or run `rag ingest corpus/`")
     _stderr().print(f"Serving {pipeline.store.location} on http://{host}:{port} (Ctrl+C to stop)", highlight=False)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.settings import Settings
-from rag.store import ChunkStore
+from rag.store import ChunkStore, signature
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
@@ -138,11 +138,9 @@ class LexicalIndex:
                 _delete_document(db, doc_id)
                 nodes = self.store.nodes_of([doc_id])
                 _insert(db, nodes)
-                hashes = sorted(
-                    {str(meta.get("content_hash", "")) for _, meta, _ in nodes if meta.get("chunk_index") == 0}
-                )
-                if hashes:
-                    db.execute("INSERT INTO docs(doc_id, signature) VALUES (?, ?)", (doc_id, "|".join(hashes)))
+                firsts = [meta for _, meta, _ in nodes if meta.get("chunk_index") == 0]
+                if firsts:
+                    db.execute("INSERT INTO docs(doc_id, signature) VALUES (?, ?)", (doc_id, signature(firsts)))
                 db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (after,))
             self._synced = after
             return True

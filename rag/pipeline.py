@@ -70,11 +70,10 @@ class Pipeline:
         return self._part(f"answerer:{name}", lambda: make_answerer(self.settings.with_(llm=name), self.embedder))
 
     def warm(self) -> None:
-        """Load what the first question needs (the model, the BM25 index, the reader) now,
+        """Load what the first question needs (the model, the lexical index, the reader) now,
         rather than while a user waits."""
         if not self.store.count():
             return
-        self.retriever.lexical()
         self.answerer("extractive").answer("warm-up", self.search("warm-up", 1))
 
     def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:

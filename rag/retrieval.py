@@ -79,12 +79,11 @@ class HybridRetriever:
         self.settings = settings
         self.store = store
         self.embedder = embedder
-        self.lexical_index = store.lexical
 
     def lexical(self) -> BaseRetriever:
         """The BM25 retriever, its index brought up to date with the store."""
-        self.lexical_index.sync()
-        return _lexical_retriever_class()(self.lexical_index, self.settings.candidates)
+        self.store.lexical.sync()
+        return _lexical_retriever_class()(self.store.lexical, self.settings.candidates)
 
     def search(self, query: str, top_k: int | None = None) -> list[Hit]:
         from llama_index.core.llms import MockLLM

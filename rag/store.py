@@ -8,7 +8,7 @@ it; there is no second catalogue that could drift out of step.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -37,6 +37,12 @@ CONSTRUCTION_EF = 200
 # (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
 # variables", measured at 40,000 chunks, tests/test_store.py).
 PAGE = 5000
+
+
+def signature(first_chunks: Iterable[dict[str, Any]]) -> str:
+    """A document's content hash from its first chunks' metadata (two hashes, sorted, when an
+    interrupted update left two versions side by side)."""
+    return "|".join(sorted({str(m.get("content_hash", "")) for m in first_chunks}))
 
 
 @dataclass(frozen=True)
@@ -285,11 +291,10 @@ class ChunkStore:
     def document_signatures(self) -> dict[str, str]:
         """Each document's content hash (two side by side after an interrupted update), from the
         first chunks' metadata: what the lexical index compares to find what changed."""
-        hashes: dict[str, set[str]] = {}
+        firsts: dict[str, list[dict[str, Any]]] = {}
         for m in self._get_all(["metadatas"], where={"chunk_index": 0})["metadatas"]:
-            m = m or {}
-            hashes.setdefault(str(m.get("doc_id", "")), set()).add(str(m.get("content_hash", "")))
-        return {doc_id: "|".join(sorted(found)) for doc_id, found in hashes.items()}
+            firsts.setdefault(str((m or {}).get("doc_id", "")), []).append(m or {})
+        return {doc_id: signature(metadatas) for doc_id, metadatas in firsts.items()}
 
     def nodes_of(self, doc_ids: list[str]) -> list[tuple[str, dict[str, Any], BaseNode]]:
         """Every chunk of these documents: (text, metadata as stored, node)."""
@@ -299,14 +304,6 @@ class ChunkStore:
         return [
             (text, meta, metadata_dict_to_node(meta, text))
             for meta, text in zip(got["metadatas"], got["documents"], strict=True)
-        ]
-
-    def all_nodes(self) -> list[BaseNode]:
-        from llama_index.core.vector_stores.utils import metadata_dict_to_node
-
-        got = self._get_all(["documents", "metadatas"])
-        return [
-            metadata_dict_to_node(meta, text) for meta, text in zip(got["metadatas"], got["documents"], strict=True)
         ]
 
     def fingerprint(self) -> str:

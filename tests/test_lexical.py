@@ -14,7 +14,7 @@ def test_tokens_are_lowercased_stemmed_words_without_stopwords():
 
 
 def test_each_write_brings_the_lexical_index_along_add_update_and_remove(indexed, tmp_path):
-    lexical = indexed.retriever.lexical_index
+    lexical = indexed.store.lexical
     indexed.search("voitures")
     assert lexical.count() == indexed.store.count() and lexical.is_current()
 
@@ -37,7 +37,7 @@ def test_each_write_brings_the_lexical_index_along_add_update_and_remove(indexed
 
 
 def test_an_index_left_behind_catches_up_by_comparing_documents(indexed, tmp_path):
-    lexical = indexed.retriever.lexical_index
+    lexical = indexed.store.lexical
     indexed.search("voitures")
     lexical._db().execute("UPDATE state SET value = 'stale' WHERE key = 'fingerprint'")  # a writer that skipped it
     (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige.")
@@ -55,11 +55,11 @@ def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_pat
     (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
     indexed.ingest([tmp_path / "ble.txt"])  # written by the first
     assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
-    assert other.retriever.lexical_index.count() == indexed.store.count()
+    assert other.store.lexical.count() == indexed.store.count()
 
 
 def test_rebuild_starts_again_from_the_store(indexed):
-    lexical = indexed.retriever.lexical_index
+    lexical = indexed.store.lexical
     indexed.search("voitures")
     lexical._db().execute("DELETE FROM chunks")  # damage it
     assert lexical.rebuild() == indexed.store.count()
@@ -68,7 +68,7 @@ def test_rebuild_starts_again_from_the_store(indexed):
 
 def test_a_query_of_stopwords_or_punctuation_finds_nothing_and_does_not_fail(indexed):
     indexed.search("voitures")
-    lexical = indexed.retriever.lexical_index
+    lexical = indexed.store.lexical
     assert lexical.search("le la les de", 5) == []
     assert lexical.search('"* OR NEAR( ) AND -', 5) == []
     assert indexed.search('"voitures" OR *', 2)  # dense results still come back

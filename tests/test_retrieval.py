@@ -86,5 +86,5 @@ def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, 
         tops = list(pool.map(lambda _: indexed.search("neige Pyrénées", 1)[0].text, range(16)))
     assert applied == []  # the ingest brought the lexical index along: nothing left to sync
     assert all("neige" in text for text in tops)
-    assert indexed.retriever.lexical_index.count() == indexed.store.count()
+    assert indexed.store.lexical.count() == indexed.store.count()
     assert indexed.store.lexical.is_current()
