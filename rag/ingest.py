@@ -127,7 +127,7 @@ class _Writer:
     def add(self, document: Document, chunks: list[Chunk]) -> None:
         self.pending.append((document, chunks))
         self.queued += len(chunks)
-        if sum(len(c) for _, c in self.pending) >= _EMBED_BATCH_CHUNKS:
+        if self.queued - self.embedded >= _EMBED_BATCH_CHUNKS:  # the chunks pending
             self.flush()
 
     def flush(self) -> None:
