@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -96,32 +98,61 @@ def _check_content_matches(suffix: str, data: bytes) -> None:
         raise DocumentError(f"the file is named {suffix} but it is {kind}: rename it to its real type")
 
 
-def read_document(path: Path, data: bytes, doc_id: str, content_hash: str) -> Document:
-    """Extract text and metadata from the bytes of a supported file."""
+@dataclass(frozen=True)
+class Origin:
+    """Where a document came from when it is not a file of its own: a fetched page (its URL),
+    with what a feed said of it (title, date) to fall back on."""
+
+    url: str
+    title: str = ""
+    date: str = ""
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What a format's reader found besides the text."""
+
+    title: str = ""
+    date: str = ""
+    url: str = ""
+    author: str = ""
+    site: str = ""
+
+
+def read_document(path: Path, data: bytes, doc_id: str, content_hash: str, origin: Origin | None = None) -> Document:
+    """Extract text and metadata from the bytes of a supported file (or of a fetched page,
+    whose `origin` gives its URL: then `path` only names its format)."""
     suffix = path.suffix.lower()
     if not data.strip():
-        raise DocumentError("the file is empty")
+        raise DocumentError("the page is empty" if origin else "the file is empty")
     _check_content_matches(suffix, data)
     if suffix in (".html", ".htm"):
-        text, title, date = _read_html(data)
+        text, meta = _read_html(data)
     elif suffix == ".pdf":
         text, title, date = _read_pdf(data)
+        meta = _Meta(title, date)
     elif suffix == ".docx":
         text, title, date = _read_docx(data)
+        meta = _Meta(title, date)
     else:
-        text, title, date = _read_text(data, markdown=suffix in (".md", ".markdown"))
+        text, meta = _read_text(data, markdown=suffix in (".md", ".markdown"))
     text = _normalize_whitespace(text)
     if not text:
         raise DocumentError("no text found in the file (it is blank, or holds only images or markup)")
-    date = date or _file_date(path)
+    if origin is not None:
+        meta = replace(meta, url=origin.url, title=meta.title or origin.title, date=meta.date or origin.date)
+    date = meta.date or ("" if origin else _file_date(path))
     return Document(
         doc_id=doc_id,
-        source=str(path.absolute()),
-        title=(title or _first_sentence(text) or path.stem).strip(),
+        source=origin.url if origin else str(path.absolute()),
+        title=(meta.title or _first_sentence(text) or path.stem).strip(),
         date=date,
         language=detect_language(text),
         text=text,
         content_hash=content_hash,
+        url=meta.url,
+        author=meta.author,
+        site=meta.site,
     )
 
 
@@ -149,18 +180,18 @@ def decode_text(data: bytes) -> str:
     return text
 
 
-def _read_text(data: bytes, markdown: bool) -> tuple[str, str, str]:
+def _read_text(data: bytes, markdown: bool) -> tuple[str, _Meta]:
     text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
     title = date = ""
+    fields: dict[str, str] = {}
     front = _FRONT_MATTER.match(text)
     if front:
         for line in front.group(1).splitlines():
             key, _, value = line.partition(":")
-            if key.strip().lower() == "title":
-                title = value.strip().strip("\"'")
-            elif key.strip().lower() == "date":
-                found = _DATE_ANYWHERE.search(value)
-                date = found.group(1) if found else ""
+            fields[key.strip().lower()] = _unquote(value)
+        title = fields.get("title", "")
+        found = _DATE_ANYWHERE.search(fields.get("date", ""))
+        date = found.group(1) if found else ""
         text = text[front.end() :]
     header = _DATE_HEADER.match(text)
     if header:
@@ -170,10 +201,30 @@ def _read_text(data: bytes, markdown: bool) -> tuple[str, str, str]:
         first = text.lstrip().split("\n", 1)[0]
         if first.startswith("#") and not title:
             title = first.lstrip("#").strip()
-    return text, title, date
+    url = fields.get("url", "")
+    return text, _Meta(
+        title,
+        date,
+        url if url.lower().startswith(("http://", "https://")) else "",
+        fields.get("author", ""),
+        fields.get("site", ""),
+    )
 
 
-def _read_html(data: bytes) -> tuple[str, str, str]:
+def _unquote(value: str) -> str:
+    """A front-matter value without its YAML quotes ("..." with escapes, or '...')."""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            return str(json.loads(value))
+        except ValueError:
+            return value[1:-1]
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")
+    return value
+
+
+def _read_html(data: bytes) -> tuple[str, _Meta]:
     """A news page's article: its main text without menus, cookie banners or "read also" lists
     (trafilatura), or the page's whole visible text when trafilatura finds no article in it (a
     short page, a list, an index); its title and publication date from the page's metadata
@@ -182,15 +233,21 @@ def _read_html(data: bytes) -> tuple[str, str, str]:
 
     html_text = decode_text(data)
     soup = BeautifulSoup(html_text, "html.parser")
-    title, date = _html_metadata(soup)
+    meta = _html_metadata(soup)
     article = _trafilatura_article(html_text)
     if article is None:
-        return _visible_text(soup), title, date
-    text, found_title, found_date = article
-    return text, title or found_title, date or found_date
+        return _visible_text(soup), meta
+    text, found = article
+    return text, _Meta(
+        meta.title or found.title,
+        meta.date or found.date,
+        meta.url,
+        meta.author or found.author,
+        meta.site or found.site,
+    )
 
 
-def _trafilatura_article(html_text: str) -> tuple[str, str, str] | None:
+def _trafilatura_article(html_text: str) -> tuple[str, _Meta] | None:
     import logging
 
     import trafilatura
@@ -203,7 +260,9 @@ def _trafilatura_article(html_text: str) -> tuple[str, str, str] | None:
             with_metadata=True,
             include_comments=False,
             include_tables=True,
-            deduplicate=True,
+            # not deduplicate=True: its cache of seen paragraphs lives across calls, so a page read
+            # a second time in one process (an update, a re-fetched feed item) lost its paragraphs
+            deduplicate=False,
             favor_precision=True,
         )
     except MemoryError:
@@ -216,11 +275,17 @@ def _trafilatura_article(html_text: str) -> tuple[str, str, str] | None:
     # Paragraphs stay apart (the chunker and the sentence splitter use blank lines).
     text = "\n\n".join(line for line in text.splitlines() if line.strip())
     date_found = _DATE_ANYWHERE.search(str(getattr(found, "date", "") or ""))
-    return text, str(getattr(found, "title", "") or ""), date_found.group(1) if date_found else ""
+    return text, _Meta(
+        title=str(getattr(found, "title", "") or ""),
+        date=date_found.group(1) if date_found else "",
+        author=str(getattr(found, "author", "") or ""),
+        site=str(getattr(found, "sitename", "") or ""),
+    )
 
 
-def _html_metadata(soup: Any) -> tuple[str, str]:
-    """The page's title and publication date, from its metadata."""
+def _html_metadata(soup: Any) -> _Meta:
+    """The page's title, publication date, canonical URL, author and site name, from its
+    metadata (Open Graph, article:*, schema.org, <link rel=canonical>)."""
     title = ""
     og = soup.find("meta", attrs={"property": "og:title"})
     if og and og.get("content"):
@@ -246,7 +311,17 @@ def _html_metadata(soup: Any) -> tuple[str, str]:
     if not date and time_tag is not None:
         found = _DATE_ANYWHERE.search(str(time_tag.get("datetime", "")))
         date = found.group(1) if found else ""
-    return str(title).strip(), date
+    url = _meta_content(soup, {"property": "og:url"})
+    canonical = soup.find("link", attrs={"rel": "canonical", "href": True})
+    url = str(canonical["href"]) if canonical is not None else url
+    author = _meta_content(soup, {"name": "author"}) or _meta_content(soup, {"property": "article:author"})
+    site = _meta_content(soup, {"property": "og:site_name"})
+    return _Meta(str(title).strip(), date, url if url.lower().startswith(("http://", "https://")) else "", author, site)
+
+
+def _meta_content(soup: Any, attrs: dict[str, str]) -> str:
+    meta = soup.find("meta", attrs=attrs)
+    return str(meta["content"]).strip() if meta is not None and meta.get("content") else ""
 
 
 def _visible_text(soup: Any) -> str:

@@ -112,7 +112,7 @@ def test_doc_id_is_stable_and_path_based(tmp_path):
     assert doc_id_for(a) != doc_id_for(b)
 
 
-NEWS_PAGE = Path(__file__).parent / "data" / "news_page.html"
+NEWS_PAGE = Path(__file__).parent / "data" / "web" / "news_page.html"
 
 
 def test_a_saved_news_page_is_read_as_its_article_without_menus_banners_or_related_links(tmp_path):
@@ -127,6 +127,12 @@ def test_a_saved_news_page_is_read_as_its_article_without_menus_banners_or_relat
         assert boilerplate not in doc.text, boilerplate
     # paragraphs stay apart, for the chunker and the sentence splitter
     assert "saison prochaine.\n\nLes dix-sept thoniers" in doc.text
+
+
+def test_a_page_read_again_in_one_process_gives_the_same_text():
+    """trafilatura's deduplication remembers paragraphs across calls: it must be off."""
+    texts = [_read(NEWS_PAGE).text for _ in range(4)]
+    assert texts == texts[:1] * 4 and "relevé de 10 % le quota de thon rouge" in texts[-1]
 
 
 @pytest.mark.parametrize(
