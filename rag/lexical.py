@@ -33,8 +33,10 @@ from rag.store import ChunkStore, signature
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
+    from rag.dates import DateRange
+
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-SCHEMA_VERSION = "1"  # the tokenizer and the tables: another version is rebuilt
+SCHEMA_VERSION = "2"  # the tokenizer and the tables: another version is rebuilt
 _DOCS_PER_READ = 200
 
 
@@ -154,8 +156,9 @@ class LexicalIndex:
         return self.count()
 
     # --- search ----------------------------------------------------------------------------
-    def search(self, query: str, top_k: int) -> list[tuple[BaseNode, float]]:
-        """The `top_k` chunks that best match the query's words, by BM25 (higher is better)."""
+    def search(self, query: str, top_k: int, dates: DateRange | None = None) -> list[tuple[BaseNode, float]]:
+        """The `top_k` chunks that best match the query's words, by BM25 (higher is better),
+        among the documents dated within `dates` when given."""
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
         self.sync()
@@ -163,12 +166,15 @@ class LexicalIndex:
         if not words:
             return []
         match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        within, bounds = "", tuple[int, ...]()
+        if dates is not None:  # documents whose dates overlap the range
+            within, bounds = " AND chunks.date_to >= ? AND chunks.date_from <= ?", (max(dates.low, 1), dates.high)
         rows = (
             self._db()
             .execute(
                 "SELECT chunks.text, chunks.meta, bm25(fts) AS rank FROM fts JOIN chunks ON chunks.id = fts.rowid "
-                "WHERE fts MATCH ? ORDER BY rank LIMIT ?",
-                (match, top_k),
+                f"WHERE fts MATCH ?{within} ORDER BY rank LIMIT ?",
+                (match, *bounds, top_k),
             )
             .fetchall()
         )
@@ -186,7 +192,8 @@ def _create(db: sqlite3.Connection) -> None:
         CREATE TABLE IF NOT EXISTS docs(doc_id TEXT PRIMARY KEY, signature TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS chunks(
             id INTEGER PRIMARY KEY, chunk_id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
-            text TEXT NOT NULL, meta TEXT NOT NULL);
+            text TEXT NOT NULL, meta TEXT NOT NULL, date_from INTEGER NOT NULL DEFAULT 0,
+            date_to INTEGER NOT NULL DEFAULT 0);
         CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id);
         CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 0');
         """
@@ -228,8 +235,15 @@ def _insert(db: sqlite3.Connection, nodes: Iterable[tuple[str, dict[str, Any], B
 
     for text, meta, node in nodes:
         cursor = db.execute(
-            "INSERT INTO chunks(chunk_id, doc_id, text, meta) VALUES (?, ?, ?, ?)",
-            (node.node_id, str(meta.get("doc_id", "")), text, json.dumps(meta, ensure_ascii=False)),
+            "INSERT INTO chunks(chunk_id, doc_id, text, meta, date_from, date_to) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                node.node_id,
+                str(meta.get("doc_id", "")),
+                text,
+                json.dumps(meta, ensure_ascii=False),
+                int(meta.get("date_from") or 0),
+                int(meta.get("date_to") or 0),
+            ),
         )
         # the title and the text, as they were embedded
         db.execute(

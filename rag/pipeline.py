@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from rag.answer import Answerer, ExtractiveAnswerer, final_answer
+from rag.dates import DateRange, range_in_question, wants_recent
 from rag.embedder import Embedder, make_embedder
 from rag.errors import RagError, SettingsError
 from rag.generate import GenerativeAnswerer
@@ -76,31 +77,77 @@ class Pipeline:
             return
         self.answerer("extractive").answer("warm-up", self.search("warm-up", 1))
 
-    def ingest(self, paths: Iterable[Path], progress: Progress | None = None) -> IngestReport:
-        return ingest(paths, self.settings, self.store, lambda: self.embedder, progress)
+    def ingest(
+        self,
+        paths: Iterable[Path],
+        progress: Progress | None = None,
+        urls: Iterable[str] = (),
+        feeds: Iterable[str] = (),
+        allow_private: bool = True,
+    ) -> IngestReport:
+        """Files and folders, web pages (`urls`) and feeds in; `allow_private` False refuses
+        URLs on private addresses (the web app's default)."""
+        return ingest(paths, self.settings, self.store, lambda: self.embedder, progress, urls, feeds, allow_private)
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
-        return self.retriever.search(_clean_question(query), top_k)
+    def search(self, query: str, top_k: int | None = None, dates: DateRange | None = None) -> list[Hit]:
+        """The best passages for `query` (see `retrieve` for dates and recency)."""
+        query = _clean_question(query)
+        return self.retrieve(query, query, top_k, dates)[0]
+
+    def retrieve(
+        self, query: str, question: str, top_k: int | None = None, dates: DateRange | None = None
+    ) -> tuple[list[Hit], DateRange | None]:
+        """The passages for `query`, and the date range they were narrowed to, if any.
+
+        Without `dates`, a question that names one year or month ("in 2016", "en mars 2018")
+        reads the passages of the documents dated then, plus the best passage of any date (a
+        year in a question often names the event, "the 2010 earthquake", not when the article
+        appeared); when no document is dated then, nothing is narrowed. A question asking for
+        "the latest" orders passages of nearly equal relevance newest first."""
+        recent = wants_recent(question)
+        if dates is None and self.settings.dates_from_question:
+            named = range_in_question(question)
+            if named is not None:
+                k = top_k or self.settings.top_k
+                narrowed = self.retriever.search(query, k, named, recent)
+                if narrowed:
+                    best = self.retriever.search(query, 1, None, recent)
+                    if best and best[0].chunk_id not in {hit.chunk_id for hit in narrowed}:
+                        narrowed = [*narrowed[: k - 1], best[0]]
+                    return narrowed, named
+        return self.retriever.search(query, top_k, dates, recent), dates
 
     def ask(
-        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[str] = (),
+        backend: str | None = None,
+        dates: DateRange | None = None,
     ) -> Answer:
         """Answer a question; `history` holds the earlier questions of a conversation."""
-        return final_answer(self.ask_stream(question, top_k, history, backend))
+        return final_answer(self.ask_stream(question, top_k, history, backend, dates))
 
     def ask_stream(
-        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[str] = (),
+        backend: str | None = None,
+        dates: DateRange | None = None,
     ) -> Iterator[AnswerSentence | Answer]:
         """Checked sentences as the answerer finishes them, then the whole Answer (always last).
 
         A follow-up ("and what did Brad Smith say about it?") is condensed with the previous
         question for retrieval, so that "it" finds the same articles; an LLM also sees the
-        previous question; the answer is for the follow-up itself.
+        previous question; the answer is for the follow-up itself. `dates` keeps only the
+        documents dated within it; the Answer says which range was applied.
         """
         question = _clean_question(question)
         query = _clean_question(f"{history[-1]} {question}") if history else question
-        hits = self.retriever.search(query, top_k)
-        yield from self.answerer(backend).stream(question, hits, history)
+        hits, applied = self.retrieve(query, question, top_k, dates)
+        for event in self.answerer(backend).stream(question, hits, history):
+            yield replace(event, dates=applied) if isinstance(event, Answer) else event
 
     def documents(self) -> list[DocumentInfo]:
         return self.store.documents()
@@ -108,16 +155,20 @@ class Pipeline:
     def check(self, repair: bool = False) -> CheckReport:
         """The index's integrity: documents whose chunks are not whole, and whether the BM25
         index matches the vectors. With `repair`, each damaged document is removed and, when
-        its source file is still there, ingested again."""
+        its source file is still there (or its page can be fetched), ingested again."""
         self.store.require_documents()
         damaged = self.store.damaged()
         report = CheckReport(damaged=damaged, lexical_current=self.store.lexical.is_current())
         if repair and damaged:
             for damage in damaged:
                 self.store.remove_document(damage.doc_id)
-            present = [d for d in damaged if d.source and Path(d.source).is_file()]
-            report.unrepairable = [d for d in damaged if d not in present]
-            report.ingested = self.ingest([Path(d.source) for d in present]) if present else None
+            from rag.web import is_url
+
+            pages = [d for d in damaged if is_url(d.source)]  # fetched again
+            present = [d for d in damaged if d.source and not is_url(d.source) and Path(d.source).is_file()]
+            report.unrepairable = [d for d in damaged if d not in present and d not in pages]
+            if present or pages:
+                report.ingested = self.ingest([Path(d.source) for d in present], urls=[d.source for d in pages])
         return report
 
     def remove(self, doc_id: str) -> int:

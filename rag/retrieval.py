@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
+from rag.dates import DateRange, bounds
 from rag.embedder import Embedder
 from rag.errors import SettingsError
 from rag.lexical import LexicalIndex
@@ -28,16 +29,18 @@ def _dense_retriever_class() -> type:
     class DenseRetriever(BaseRetriever):
         """Nearest chunks in Chroma to the query's embedding."""
 
-        def __init__(self, store: ChunkStore, embedder: Embedder, top_k: int) -> None:
+        def __init__(self, store: ChunkStore, embedder: Embedder, top_k: int, dates: DateRange | None) -> None:
             super().__init__()
             self._store = store
             self._embedder = embedder
             self._top_k = top_k
+            self._dates = dates
 
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
             vector = self._embedder.embed_query(query_bundle.query_str)
+            where = self._dates.chroma_where() if self._dates else None
             result = self._store.vector_store.query(
-                VectorStoreQuery(query_embedding=vector, similarity_top_k=self._top_k)
+                VectorStoreQuery(query_embedding=vector, similarity_top_k=self._top_k), where=where
             )
             return [
                 NodeWithScore(node=node, score=float(score))
@@ -55,15 +58,16 @@ def _lexical_retriever_class() -> type:
     class LexicalRetriever(BaseRetriever):
         """BM25 over the lexical index (rag/lexical.py), synced with the store first."""
 
-        def __init__(self, index: LexicalIndex, top_k: int) -> None:
+        def __init__(self, index: LexicalIndex, top_k: int, dates: DateRange | None) -> None:
             super().__init__()
             self._index = index
             self._top_k = top_k
+            self._dates = dates
 
         def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
             return [
                 NodeWithScore(node=node, score=score)
-                for node, score in self._index.search(query_bundle.query_str, self._top_k)
+                for node, score in self._index.search(query_bundle.query_str, self._top_k, self._dates)
             ]
 
     return LexicalRetriever
@@ -80,28 +84,54 @@ class HybridRetriever:
         self.store = store
         self.embedder = embedder
 
-    def lexical(self) -> BaseRetriever:
+    def lexical(self, dates: DateRange | None = None) -> BaseRetriever:
         """The BM25 retriever, its index brought up to date with the store."""
         self.store.lexical.sync()
-        return _lexical_retriever_class()(self.store.lexical, self.settings.candidates)
+        return _lexical_retriever_class()(self.store.lexical, self.settings.candidates, dates)
 
-    def search(self, query: str, top_k: int | None = None) -> list[Hit]:
+    def search(
+        self, query: str, top_k: int | None = None, dates: DateRange | None = None, recent: bool = False
+    ) -> list[Hit]:
+        """The `top_k` best passages for the query, among the documents dated within `dates` when
+        given; with `recent`, of two passages scored within RECENCY_TIE of each other, the newer
+        comes first."""
         from llama_index.core.llms import MockLLM
         from llama_index.core.retrievers import QueryFusionRetriever
 
         self.store.require_documents()
         k = top_k or self.settings.top_k
-        dense = _dense_retriever_class()(self.store, self.embedder, self.settings.candidates)
+        dense = _dense_retriever_class()(self.store, self.embedder, self.settings.candidates, dates)
         fusion = QueryFusionRetriever(
-            [dense, self.lexical()],
+            [dense, self.lexical(dates)],
             llm=MockLLM(),  # one query, no rewriting: the LLM is never called
             mode=FUSION_MODES[self.settings.fusion],  # type: ignore[arg-type]
             retriever_weights=[1.0 - self.settings.lexical_weight, self.settings.lexical_weight],
-            similarity_top_k=k,
+            similarity_top_k=k + RECENCY_WINDOW if recent else k,
             num_queries=1,
             use_async=False,
         )
-        return [_to_hit(result) for result in fusion.retrieve(query)]
+        hits = [_to_hit(result) for result in fusion.retrieve(query)]
+        return by_recency(hits)[:k] if recent else hits
+
+
+# Recency as a tie-breaker: passages whose fused scores differ by less than this are ordered
+# newest first; a few more candidates are fetched so a newer one just below the cut can move up.
+RECENCY_TIE = 0.02
+RECENCY_WINDOW = 3
+
+
+def by_recency(hits: list[Hit]) -> list[Hit]:
+    """Hits in score order, except that within a run of scores less than RECENCY_TIE apart
+    from the run's best, the newer passage comes first."""
+    out: list[Hit] = []
+    group: list[Hit] = []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        if group and group[0].score - hit.score >= RECENCY_TIE:
+            out.extend(sorted(group, key=lambda h: -bounds(h.date)[1]))
+            group = []
+        group.append(hit)
+    out.extend(sorted(group, key=lambda h: -bounds(h.date)[1]))
+    return out
 
 
 def _to_hit(result: Any) -> Hit:
@@ -117,4 +147,5 @@ def _to_hit(result: Any) -> Hit:
         start=int(meta.get("start", node.start_char_idx or 0)),
         end=int(meta.get("end", node.end_char_idx or 0)),
         score=float(result.score or 0.0),
+        url=str(meta.get("url", "")),
     )

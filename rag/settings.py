@@ -41,6 +41,9 @@ class Settings:
     candidates: int = 100
     fusion: str = "relative"
     lexical_weight: float = 0.4
+    # A question naming a year or a month ("in 2016", "en mars 2018") searches the documents
+    # dated then (rag/dates.py); off: only --since/--until narrow.
+    dates_from_question: bool = True
     # Answering: "extractive" quotes passages (the default, needs no model); an LLM backend
     # ("llamacpp", "openai-like", "ollama", "mistral") writes the answer, and every sentence
     # it writes is checked against the passage it cites (rag/generate.py).
@@ -75,6 +78,13 @@ class Settings:
     max_file_mb: float = 50.0
     read_timeout: float = 60.0
     read_memory_mb: int = 3072
+    # Fetching web pages and feeds (rag ingest URL / --feed, the chat's Documents tab).
+    fetch_timeout: float = 20.0  # seconds for each request
+    fetch_max_mb: float = 10.0  # largest page or feed accepted
+    fetch_max_redirects: int = 5
+    # Whether the web app may fetch loopback, private and link-local addresses (the command
+    # line always may: it runs as you, on your machine).
+    allow_private_urls: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

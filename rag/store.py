@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from rag.dates import bounds
 from rag.errors import NoIndexError, SettingsError
 from rag.settings import Settings
 from rag.types import Chunk, Document, DocumentInfo
@@ -24,7 +25,10 @@ if TYPE_CHECKING:
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
 # Metadata that describes the document, not the passage: kept out of the lexical text.
-_NOT_LEXICAL = ["doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end"]
+_NOT_LEXICAL = [
+    "doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end",
+    "url", "author", "site", "date_from", "date_to",
+]  # fmt: skip
 
 # How widely Chroma's HNSW graph is searched. e5's vectors sit in a narrow cone (cosines of
 # 0.7-0.9), where the graph search at Chroma's default (100) misses true nearest chunks: measured
@@ -37,6 +41,9 @@ CONSTRUCTION_EF = 200
 # (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
 # variables", measured at 40,000 chunks, tests/test_store.py).
 PAGE = 5000
+# Each chunk's date as numbers (rag/dates.py) for date filters; an index written before them
+# gets them added in place when opened (no re-embedding).
+DATES_VERSION = "1"
 
 
 def signature(first_chunks: Iterable[dict[str, Any]]) -> str:
@@ -104,6 +111,8 @@ class ChunkStore:
                 f"The index {self.location} was built with the embedding model {built_with!r}, "
                 f"not {self.settings.embed_model!r}: use that model, or another --index"
             )
+        if (collection.metadata or {}).get("dates") != DATES_VERSION:
+            _add_date_bounds(collection)
         return collection
 
     @cached_property
@@ -143,6 +152,9 @@ class ChunkStore:
                 language=str(m.get("language", "")),
                 chunks=int(m.get("n_chunks", 0)),
                 content_hash=str(m.get("content_hash", "")),
+                url=str(m.get("url", "")),
+                author=str(m.get("author", "")),
+                site=str(m.get("site", "")),
             )
             for m in got["metadatas"]
         ]
@@ -215,6 +227,11 @@ class ChunkStore:
                     "title": document.title,
                     "source": document.source,
                     "date": document.date,
+                    "date_from": bounds(document.date)[0],
+                    "date_to": bounds(document.date)[1],
+                    "url": document.url,
+                    "author": document.author,
+                    "site": document.site,
                     "language": document.language,
                     "content_hash": document.content_hash,
                     "chunk_index": chunk.index,
@@ -316,3 +333,25 @@ class ChunkStore:
             self.mark_changed()
             revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
         return f"{revision}-{count}"
+
+
+def _add_date_bounds(collection: Any) -> None:
+    """Give every chunk of an index written before date filters its `date_from`/`date_to`
+    (from its `date`), a page at a time; then mark the collection as done."""
+    offset = 0
+    while True:
+        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)
+        todo = [(cid, m) for cid, m in zip(page["ids"], page["metadatas"], strict=True) if m and "date_from" not in m]
+        if todo:
+            collection.update(
+                ids=[cid for cid, _ in todo],
+                metadatas=[
+                    {**m, "date_from": bounds(str(m.get("date", "")))[0], "date_to": bounds(str(m.get("date", "")))[1]}
+                    for _, m in todo
+                ],
+            )
+        if len(page["ids"]) < PAGE:
+            break
+        offset += PAGE
+    metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
+    collection.modify(metadata={**metadata, "dates": DATES_VERSION})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rag.dates import DateRange
+
 
 @dataclass(frozen=True)
 class Document:
@@ -16,6 +18,9 @@ class Document:
     language: str
     text: str
     content_hash: str
+    url: str = ""  # the web address it was fetched from or links to ("" for a plain file)
+    author: str = ""
+    site: str = ""  # the site's name (a page's og:site_name), when known
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class Hit:
     start: int
     end: int
     score: float
+    url: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -54,7 +60,7 @@ class Hit:
             "date": self.date,
             "text": self.text,
             "score": round(self.score, 6),
-        }
+        } | ({"url": self.url} if self.url else {})
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Citation:
     doc_start: int
     span_start: int = -1
     span_end: int = -1
+    url: str = ""
 
     @classmethod
     def of(cls, n: int, hit: Hit, start: int, end: int, span: tuple[int, int] | None = None) -> Citation:
@@ -99,29 +106,34 @@ class Citation:
             doc_start=hit.start,
             span_start=-1 if span is None else start + span[0],
             span_end=-1 if span is None else start + span[1],
+            url=hit.url,
         )
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "n": self.n,
-            "doc_id": self.doc_id,
-            "chunk_id": self.chunk_id,
-            "title": self.title,
-            "source": self.source,
-            "date": self.date,
-            "quote": self.quote,
-            "start": self.doc_start + self.quote_start,
-            "end": self.doc_start + self.quote_end,
-        } | (
+        return (
             {
-                "answer_span": {
-                    "text": self.passage[self.span_start : self.span_end],
-                    "start": self.doc_start + self.span_start,
-                    "end": self.doc_start + self.span_end,
-                }
+                "n": self.n,
+                "doc_id": self.doc_id,
+                "chunk_id": self.chunk_id,
+                "title": self.title,
+                "source": self.source,
+                "date": self.date,
+                "quote": self.quote,
+                "start": self.doc_start + self.quote_start,
+                "end": self.doc_start + self.quote_end,
             }
-            if self.span_start >= 0
-            else {}
+            | ({"url": self.url} if self.url else {})
+            | (
+                {
+                    "answer_span": {
+                        "text": self.passage[self.span_start : self.span_end],
+                        "start": self.doc_start + self.span_start,
+                        "end": self.doc_start + self.span_end,
+                    }
+                }
+                if self.span_start >= 0
+                else {}
+            )
         )
 
 
@@ -176,6 +188,7 @@ class Answer:
     # unreachable, crashed, timed out...), "empty" (it wrote nothing) or "unsupported" (nothing
     # it wrote held); empty when no fallback happened.
     fallback: str = ""
+    dates: DateRange | None = None  # the publication dates the passages were narrowed to
 
     def to_json(self) -> dict[str, object]:
         """The `rag ask --json` object; an abstention adds the closest passages."""
@@ -195,6 +208,8 @@ class Answer:
             data["fallback"] = self.fallback
         if self.rejected:
             data["rejected_sentences"] = [s.to_json() for s in self.rejected]
+        if self.dates is not None:
+            data["dates"] = self.dates.to_json()
         if self.abstained:
             data["closest"] = [h.to_json() for h in self.hits[:3]]
         return data
@@ -211,8 +226,12 @@ class DocumentInfo:
     language: str
     chunks: int
     content_hash: str
+    url: str = ""
+    author: str = ""
+    site: str = ""
 
     def to_json(self) -> dict[str, object]:
+        extra = {"url": self.url, "author": self.author, "site": self.site}
         return {
             "doc_id": self.doc_id,
             "title": self.title,
@@ -220,7 +239,7 @@ class DocumentInfo:
             "date": self.date,
             "language": self.language,
             "chunks": self.chunks,
-        }
+        } | {key: value for key, value in extra.items() if value}
 
 
 @dataclass(frozen=True)

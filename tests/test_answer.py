@@ -58,7 +58,7 @@ def test_follow_up_is_condensed_with_the_previous_question(indexed, tmp_path):
     indexed.ingest([tmp_path / "brad.txt"])
     queries = []
     search = indexed.retriever.search
-    indexed.retriever.search = lambda query, top_k=None: queries.append(query) or search(query, top_k)
+    indexed.retriever.search = lambda query, top_k=None, *rest: queries.append(query) or search(query, top_k, *rest)
     answer = indexed.ask("Et que promet-il ?", history=["Les pêcheurs ?", "Que défend le président de Microsoft ?"])
     assert queries == ["Que défend le président de Microsoft ? Et que promet-il ?"]
     assert answer.question == "Et que promet-il ?"
