@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rag.types import Chunk, Document
+
+
+def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
+    """A chunk's id: its document, the version of the document it belongs to, its place."""
+    return f"{doc_id}-{content_hash[:8]}-{index:04d}"
+
+
+def with_content_hash(document: Document, chunks: list[Chunk], content_hash: str) -> tuple[Document, list[Chunk]]:
+    """The document and its chunks as another version (a fetched page is versioned by the hash
+    of the text extracted from it, known only once it is read)."""
+    return replace(document, content_hash=content_hash), [
+        replace(chunk, chunk_id=chunk_id(document.doc_id, content_hash, chunk.index)) for chunk in chunks
+    ]
 
 
 def chunk_document(document: Document, chunk_size: int, chunk_overlap: int) -> list[Chunk]:
@@ -26,7 +41,7 @@ def chunk_document(document: Document, chunk_size: int, chunk_overlap: int) -> l
             raise ValueError(f"chunk {index} of {document.source} is not a span of the document")
         chunks.append(
             Chunk(
-                chunk_id=f"{document.doc_id}-{document.content_hash[:8]}-{index:04d}",
+                chunk_id=chunk_id(document.doc_id, document.content_hash, index),
                 doc_id=document.doc_id,
                 index=index,
                 text=text,

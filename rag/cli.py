@@ -55,6 +55,16 @@ def llm_options(func: F) -> F:
     return func
 
 
+def date_options(func: F) -> F:
+    """--since and --until: keep only the documents published within the range."""
+    func = click.option(
+        "--until", default=None, metavar="DATE", help="Only documents dated up to DATE (YYYY, YYYY-MM or YYYY-MM-DD)."
+    )(func)
+    return click.option(
+        "--since", default=None, metavar="DATE", help="Only documents dated from DATE (YYYY, YYYY-MM or YYYY-MM-DD)."
+    )(func)
+
+
 def judge_option(func: F) -> F:
     return click.option(
         "--judge",
@@ -138,37 +148,57 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1)
 @index_option
+@click.option(
+    "--feed", "feeds", multiple=True, metavar="URL", help="An RSS or Atom feed: each of its articles is added."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 @friendly_errors
-def ingest(paths: tuple[Path, ...], index: Path | None, as_json: bool) -> None:
-    """Add files and folders (recursively) to the index.
+def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...], as_json: bool) -> None:
+    """Add files, folders (recursively), web pages and feeds to the index.
 
-    Reads .txt, .md, .html, .pdf and .docx. Unchanged files are skipped without loading the
-    embedding model; a changed file replaces all of its old chunks. Files that can't be read
-    are listed with the reason, and the rest still go in. Exit status: 0 when every file went
-    in, 1 when any failed.
+    Reads .txt, .md, .html, .pdf and .docx files. A SOURCE starting with http:// or https:// is
+    a web page: it is fetched (timeout RAG_FETCH_TIMEOUT, size limit RAG_FETCH_MAX_MB) and its
+    article extracted (title, date, author, site; no menus or banners). --feed adds every
+    article a feed lists; reading the feed again adds only new or changed ones.
+
+    Unchanged files and pages are skipped (a file without loading the embedding model); a
+    changed one replaces all of its old chunks. What can't be read is listed with the reason,
+    and the rest still goes in. Exit status: 0 when everything went in, 1 when anything failed.
 
     \b
     Examples:
       rag ingest corpus/
       rag ingest article.html notes.md --json
+      rag ingest https://fr.wikinews.org/wiki/Some_article
+      rag ingest --feed https://example.org/news/rss.xml
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rag.web import is_url
+
+    if not sources and not feeds:
+        raise RagError("Give files, folders or URLs to add (or --feed URL): `rag ingest --help` shows examples")
+    urls = [source for source in sources if is_url(source)]
+    paths = [Path(source) for source in sources if not is_url(source)]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
 
     pipeline = _pipeline(index)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
     with Progress(*columns, console=_stderr(), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                label = "Reading files" if stage == "reading" else "Embedding chunks"
+                label = "Reading" if stage == "reading" else "Embedding chunks"
                 tasks[stage] = bar.add_task(label, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = pipeline.ingest(paths, progress)
+        report = pipeline.ingest(paths, progress, urls=urls, feeds=feeds)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -197,32 +227,50 @@ def ingest(paths: tuple[Path, ...], index: Path | None, as_json: bool) -> None:
 @click.option(
     "--questions", type=str, default=None, help="File with one query a line ('-' for stdin); prints JSON Lines."
 )
+@date_options
 @friendly_errors
-def search(query: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None) -> None:
+def search(
+    query: str | None,
+    index: Path | None,
+    top_k: int | None,
+    as_json: bool,
+    questions: str | None,
+    since: str | None,
+    until: str | None,
+) -> None:
     """Find the passages most relevant to QUERY (hybrid: e5 embeddings + BM25).
 
     Works across languages: an English query finds French passages and the reverse.
+    --since/--until keep the documents published in that range (a document dated by month
+    or year counts when its month or year overlaps it; undated documents are left out). A
+    query that names a year or a month ("in 2016", "en mars 2018") looks first at the
+    documents dated then.
 
     \b
     Examples:
       rag search "why is the EU looking at Mistral?"
       rag search "accord Microsoft Mistral" -k 3 --json
+      rag search "Burundi" --since 2018-01-01 --json
       rag search --questions questions.txt > hits.jsonl
     """
+    from rag.dates import DateRange
+
+    dates = DateRange.parse(since, until)
     pipeline = _pipeline(index, top_k=top_k)
     if questions:
         for q in _read_questions(questions):
-            _print_json({"query": q, "hits": [h.to_json() for h in pipeline.search(q)]})
+            _print_json({"query": q, "hits": [h.to_json() for h in pipeline.search(q, dates=dates)]})
         return
     if not query:
         raise RagError("Give a QUERY, or --questions FILE")
-    hits = pipeline.search(query)
+    hits = pipeline.search(query, dates=dates)
     if as_json:
         _print_json({"query": query, "hits": [h.to_json() for h in hits]})
         return
     for rank, hit in enumerate(hits, 1):
         click.echo(
-            click.style(f"{rank}. {hit.title}", bold=True) + f"  ({hit.date}, {hit.source}, score {hit.score:.3f})"
+            click.style(f"{rank}. {hit.title}", bold=True)
+            + f"  ({hit.date}, {hit.url or hit.source}, score {hit.score:.3f})"
         )
         click.echo(_excerpt(hit.text, 400, "   ") + "\n")
 
@@ -235,10 +283,18 @@ def search(query: str | None, index: Path | None, top_k: int | None, as_json: bo
 @click.option(
     "--questions", type=str, default=None, help="File with one question a line ('-' for stdin); prints JSON Lines."
 )
+@date_options
 @llm_options
 @friendly_errors
 def ask(
-    question: str | None, index: Path | None, top_k: int | None, as_json: bool, questions: str | None, **llm: Any
+    question: str | None,
+    index: Path | None,
+    top_k: int | None,
+    as_json: bool,
+    questions: str | None,
+    since: str | None,
+    until: str | None,
+    **llm: Any,
 ) -> None:
     """Answer QUESTION from the indexed documents, citing the passage behind every sentence.
 
@@ -252,26 +308,34 @@ def ask(
     is given instead. --json adds "backend", "sentences" (each with its citations, "supported"
     and the judge's "score") and, when something went wrong, "notice".
 
+    --since/--until answer from the documents published in that range only. A question that
+    names a year or a month ("what happened in Burundi in 2016?") reads the documents dated
+    then, plus the best passage of any date; --json says so under "dates".
+
     \b
     Examples:
       rag ask "why is the EU looking at Mistral?"
+      rag ask "Que s'est-il passé au Burundi ?" --since 2016 --until 2016-12
       rag ask "Combien Microsoft a-t-il investi dans OpenAI ?" --json
       rag ask --questions questions.txt > answers.jsonl
       rag ask "why is the EU looking at Mistral?" --llm ollama --llm-model llama3.2
       rag ask "..." --llm openai-like --llm-base-url http://localhost:8000/v1 --llm-model my-model
       rag ask "..." --llm llamacpp --llm-model ~/models/qwen2.5-3b-instruct-q4_k_m.gguf
     """
+    from rag.dates import DateRange
+
+    dates = DateRange.parse(since, until)
     pipeline = _pipeline(index, top_k=top_k, **_llm_overrides(llm))
     if questions:
         for q in _read_questions(questions):
-            _print_json(pipeline.ask(q).to_json())
+            _print_json(pipeline.ask(q, dates=dates).to_json())
         return
     if not question:
         raise RagError("Give a QUESTION, or --questions FILE")
     if as_json:
-        _print_json(pipeline.ask(question).to_json())
+        _print_json(pipeline.ask(question, dates=dates).to_json())
         return
-    _print_answer(pipeline.ask_stream(question))
+    _print_answer(pipeline.ask_stream(question, dates=dates))
 
 
 def _print_answer(events: Iterator[Any]) -> None:
@@ -296,16 +360,19 @@ def _print_answer(events: Iterator[Any]) -> None:
     assert answer is not None
     if answer.notice:
         _stderr().print(f"[yellow]Notice:[/yellow] {answer.notice}", highlight=False)
+    if answer.dates is not None:
+        why = " (named in the question; plus the best passage of any date)" if answer.dates.from_question else ""
+        _stderr().print(f"[dim]Documents dated {answer.dates.describe()}{why}[/dim]", highlight=False)
     if not streamed or answer.abstained or answer.backend == "extractive":
         click.echo(answer.text)
     click.echo()
     if answer.abstained:
         for rank, hit in enumerate(answer.hits[:3], 1):
-            click.echo(click.style(f"  ~{rank} {hit.title}", bold=True) + f" ({hit.date}, {hit.source})")
+            click.echo(click.style(f"  ~{rank} {hit.title}", bold=True) + f" ({hit.date}, {hit.url or hit.source})")
             click.echo(_excerpt(hit.text, 300, "     "))
         return
     for c in answer.citations:
-        click.echo(click.style(f"[{c.n}] {c.title}", bold=True) + f" ({c.date}, {c.source})")
+        click.echo(click.style(f"[{c.n}] {c.title}", bold=True) + f" ({c.date}, {c.url or c.source})")
         click.echo(f"    « {c.quote} »")
 
 

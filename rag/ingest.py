@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from fnmatch import fnmatch
 from pathlib import Path
 
+from rag.chunking import with_content_hash
 from rag.embedder import Embedder
 from rag.errors import DocumentError
 from rag.isolation import Limits, read_isolated
-from rag.readers import check_readable, doc_id_for
+from rag.readers import Origin, check_readable, doc_id_for
 from rag.settings import Settings
 from rag.store import ChunkStore
-from rag.types import Chunk, Document, IngestFailure, IngestReport
+from rag.types import Chunk, Document, DocumentInfo, IngestFailure, IngestReport
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
@@ -26,14 +28,22 @@ _CHUNKER_VERSION = "1"
 _EMBED_BATCH_CHUNKS = 64
 
 
+IGNORE_FILE = ".ragignore"
+
+
 def find_files(paths: Iterable[Path], report: IngestReport) -> list[Path]:
-    """Expand folders recursively (skipping hidden entries); name paths that don't exist."""
+    """Expand folders recursively (skipping hidden entries and what a folder's `.ragignore`
+    lists: one glob pattern a line, matched against the path inside that folder or the file's
+    name); name paths that don't exist."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
+            ignored = _ignore_patterns(path)
             for child in sorted(path.rglob("*")):
-                hidden = any(part.startswith(".") for part in child.relative_to(path).parts)
-                if not hidden and (child.is_file() or child.is_symlink()):
+                inside = child.relative_to(path)
+                hidden = any(part.startswith(".") for part in inside.parts)
+                skip = any(fnmatch(inside.as_posix(), p) or fnmatch(child.name, p) for p in ignored)
+                if not hidden and not skip and (child.is_file() or child.is_symlink()):
                     files.append(child)
         elif path.exists() or path.is_symlink():
             files.append(path)
@@ -49,6 +59,14 @@ def find_files(paths: Iterable[Path], report: IngestReport) -> list[Path]:
     return unique
 
 
+def _ignore_patterns(folder: Path) -> list[str]:
+    try:
+        lines = (folder / IGNORE_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def content_hash(data: bytes, settings: Settings) -> str:
     signature = f"{_CHUNKER_VERSION}/{settings.chunk_size}/{settings.chunk_overlap}/{settings.embed_model}"
     return hashlib.sha256(signature.encode() + b"\0" + data).hexdigest()
@@ -60,49 +78,145 @@ def ingest(
     store: ChunkStore,
     embedder: Callable[[], Embedder],
     progress: Progress | None = None,
+    urls: Iterable[str] = (),
+    feeds: Iterable[str] = (),
+    allow_private: bool = True,
 ) -> IngestReport:
-    """Add new files, replace changed ones, skip unchanged ones; never stop at a bad file.
+    """Add new files, pages and feed items, replace changed ones, skip unchanged ones; never
+    stop at a bad one.
 
     Streaming: documents are embedded and stored as soon as about one batch of chunks is read,
     so memory holds one batch, whatever the number of files, and what is done stays done if
-    the run is cut short.
+    the run is cut short. `urls` are web pages and `feeds` RSS or Atom feeds whose items are
+    fetched as pages (rag/web.py; `allow_private` False refuses private addresses).
     """
-    report = IngestReport()
-    files = find_files(paths, report)
-    known = {doc.doc_id: doc for doc in store.documents()}
-    source_by_hash = {doc.content_hash: doc.source for doc in known.values()}
-    limits = Limits(settings.read_timeout, settings.read_memory_mb)
-    writer = _Writer(store, embedder, report, progress)
+    run = _Run(settings, store, embedder, progress, allow_private)
+    files = find_files(paths, run.report)
+    urls, feeds = list(urls), list(feeds)
+    items: list[tuple[str, Origin | None]] = [(url, None) for url in urls]
+    for feed in feeds:
+        items.extend(run.feed_items(feed))
+    total = len(files) + len(items)
     for done, path in enumerate(files, 1):
         if progress:
-            progress("reading", done, len(files))
+            progress("reading", done, total)
+        run.file(path)
+    for done, (url, hints) in enumerate(items, len(files) + 1):
+        if progress:
+            progress("reading", done, total)
+        run.page(url, hints)
+    run.writer.flush()
+    return run.report
+
+
+class _Run:
+    """One ingest run: what the index holds, and the documents read so far."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: ChunkStore,
+        embedder: Callable[[], Embedder],
+        progress: Progress | None,
+        allow_private: bool,
+    ) -> None:
+        self.settings = settings
+        self.report = IngestReport()
+        self.known = {doc.doc_id: doc for doc in store.documents()}
+        self.source_by_hash = {doc.content_hash: doc.source for doc in self.known.values()}
+        self.limits = Limits(settings.read_timeout, settings.read_memory_mb)
+        self.writer = _Writer(store, embedder, self.report, progress)
+        self.allow_private = allow_private
+
+    def file(self, path: Path) -> None:
         try:
-            data = check_readable(path, int(settings.max_file_mb * 1_000_000))
-            digest = content_hash(data, settings)
+            data = check_readable(path, int(self.settings.max_file_mb * 1_000_000))
+            digest = content_hash(data, self.settings)
             doc_id = doc_id_for(path)
-            previous = known.get(doc_id)
-            if previous is not None and previous.content_hash == digest:
-                report.unchanged.append(str(path))
-                continue
-            twin = source_by_hash.get(digest)
-            if previous is None and twin is not None:
-                report.unchanged.append(str(path))
-                report.notes.append(f"{path}: same content as {twin}, which is already indexed")
-                continue
+            previous = self.known.get(doc_id)
+            if self._unchanged(str(path), previous, digest):
+                return
             document, chunks = read_isolated(
-                limits, path, data, doc_id, digest, settings.chunk_size, settings.chunk_overlap
+                self.limits, path, data, doc_id, digest, self.settings.chunk_size, self.settings.chunk_overlap
             )
-            source_by_hash[digest] = str(path)
+            self.source_by_hash[digest] = str(path)
         except DocumentError as exc:
-            report.failed.append(IngestFailure(str(path), str(exc)))
-            continue
+            self.report.failed.append(IngestFailure(str(path), str(exc)))
+            return
         except Exception as exc:  # a parser bug must not stop the run or lose other files
-            report.failed.append(IngestFailure(str(path), f"could not be read ({type(exc).__name__}: {exc})"))
-            continue
-        (report.updated if previous is not None else report.added).append(str(path))
-        writer.add(document, chunks)
-    writer.flush()
-    return report
+            self.report.failed.append(IngestFailure(str(path), f"could not be read ({type(exc).__name__}: {exc})"))
+            return
+        (self.report.updated if previous is not None else self.report.added).append(str(path))
+        self.writer.add(document, chunks)
+
+    def page(self, url: str, hints: Origin | None = None) -> None:
+        """A web page, known by its URL: unchanged when the text extracted from it is (a page's
+        ads and counters change at every fetch; its article does not)."""
+        from rag.web import Fetcher, normalize_url
+
+        source = normalize_url(url)
+        try:
+            fetched = Fetcher(self.settings, self.allow_private).page(source)
+            doc_id = doc_id_for_url(source)
+            origin = Origin(source, hints.title if hints else "", hints.date if hints else "")
+            document, chunks = read_isolated(
+                self.limits,
+                Path("page.html"),
+                fetched.data,
+                doc_id,
+                "",
+                self.settings.chunk_size,
+                self.settings.chunk_overlap,
+                origin,
+            )
+            text = f"{document.title}\n{document.date}\n{document.author}\n{document.text}"
+            digest = content_hash(text.encode("utf-8"), self.settings)
+            previous = self.known.get(doc_id)
+            if self._unchanged(source, previous, digest):
+                return
+            document, chunks = with_content_hash(document, chunks, digest)
+            self.source_by_hash[digest] = source
+        except DocumentError as exc:
+            self.report.failed.append(IngestFailure(source, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run
+            self.report.failed.append(IngestFailure(source, f"could not be read ({type(exc).__name__}: {exc})"))
+            return
+        (self.report.updated if previous is not None else self.report.added).append(source)
+        self.writer.add(document, chunks)
+
+    def feed_items(self, feed: str) -> list[tuple[str, Origin | None]]:
+        """The pages a feed links to (a failure is reported under the feed's URL)."""
+        from rag.web import Fetcher, normalize_url, parse_feed
+
+        source = normalize_url(feed)
+        try:
+            items = parse_feed(Fetcher(self.settings, self.allow_private).feed(source))
+        except DocumentError as exc:
+            self.report.failed.append(IngestFailure(source, f"feed: {exc}"))
+            return []
+        except Exception as exc:  # noqa: BLE001
+            self.report.failed.append(IngestFailure(source, f"feed could not be read ({type(exc).__name__}: {exc})"))
+            return []
+        if not items:
+            self.report.notes.append(f"{source}: the feed lists no articles")
+        return [(item.url, Origin(item.url, item.title, item.date)) for item in items]
+
+    def _unchanged(self, source: str, previous: DocumentInfo | None, digest: str) -> bool:
+        if previous is not None and previous.content_hash == digest:
+            self.report.unchanged.append(source)
+            return True
+        twin = self.source_by_hash.get(digest)
+        if previous is None and twin is not None:
+            self.report.unchanged.append(source)
+            self.report.notes.append(f"{source}: same content as {twin}, which is already indexed")
+            return True
+        return False
+
+
+def doc_id_for_url(url: str) -> str:
+    """A page's id, from its normalized URL: fetching it again updates the same document."""
+    return hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
 
 
 def _mark_failed(report: IngestReport, source: str, error: str) -> None:

@@ -31,7 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rag.chunking import chunk_document
 from rag.errors import DocumentError
-from rag.readers import read_document
+from rag.readers import Origin, read_document
 
 if TYPE_CHECKING:
     from rag.types import Chunk, Document
@@ -49,18 +49,25 @@ class Limits:
 
 
 def read_and_chunk(
-    path: Path, data: bytes, doc_id: str, digest: str, chunk_size: int, overlap: int
+    path: Path, data: bytes, doc_id: str, digest: str, chunk_size: int, overlap: int, origin: Origin | None = None
 ) -> tuple[Document, list[Chunk]]:
-    """A file's document and its chunks (what the worker runs)."""
-    document = read_document(path, data, doc_id, digest)
+    """A file's (or a fetched page's) document and its chunks (what the worker runs)."""
+    document = read_document(path, data, doc_id, digest, origin)
     return document, chunk_document(document, chunk_size, overlap)
 
 
 def read_isolated(
-    limits: Limits, path: Path, data: bytes, doc_id: str, digest: str, chunk_size: int, overlap: int
+    limits: Limits,
+    path: Path,
+    data: bytes,
+    doc_id: str,
+    digest: str,
+    chunk_size: int,
+    overlap: int,
+    origin: Origin | None = None,
 ) -> tuple[Document, list[Chunk]]:
     """read_and_chunk in the worker, or a DocumentError that says what went wrong."""
-    args = (path, data, doc_id, digest, chunk_size, overlap)
+    args = (path, data, doc_id, digest, chunk_size, overlap, origin)
     if not limits.seconds or not limits.memory_mb:
         return read_and_chunk(*args)
     return _worker(limits.memory_mb).run(args, limits.seconds)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import math
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unicodedata
 import urllib.error
@@ -25,6 +27,7 @@ from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
+SEED = CORPUS / "000_99cf57f4aa2db4ae.txt"  # the seed article: what the tests index (corpus/ is 1,143 articles)
 RAG = str(Path(sys.executable).with_name("rag"))
 
 
@@ -109,7 +112,7 @@ def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def real_pipeline(real_settings: Settings) -> Pipeline:
     pipeline = build_pipeline(real_settings)
-    report = pipeline.ingest([CORPUS])
+    report = pipeline.ingest([SEED])
     assert report.ok, report.failed
     return pipeline
 
@@ -263,3 +266,82 @@ def serving(index: Path, env: dict[str, str], pids: list[int] | None = None) -> 
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+WEB_DATA = REPO / "tests" / "data" / "web"
+
+
+class _SiteHandler(http.server.BaseHTTPRequestHandler):
+    """Serves tests/data/web (feeds with {BASE} replaced by the server's address), and a few
+    misbehaving routes: /image.png, /huge.html, /endless.html, /loop, /slow.html, /moved."""
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (extra or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+        base = f"http://{self.headers['Host']}"
+        path = self.path.split("?", 1)[0]
+        self.server.user_agents.append(self.headers.get("User-Agent", ""))  # type: ignore[attr-defined]
+        if path == "/image.png":
+            self._send(200, b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "image/png")
+        elif path == "/huge.html":  # says how big it is
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(200_000_000))
+            self.end_headers()
+            self.wfile.write(b"<html>" + b" " * 1000)
+        elif path == "/endless.html":  # does not say: the reader must stop counting itself
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            try:
+                for _ in range(20_000):
+                    self.wfile.write(b"<p>" + b"x" * 1021)
+            except OSError:
+                pass
+        elif path == "/loop":
+            self._send(302, b"", "text/html", {"Location": "/loop"})
+        elif path == "/moved":
+            self._send(301, b"", "text/html", {"Location": "/second_page.html"})
+        elif path == "/slow.html":
+            time.sleep(3)
+            self._send(200, b"<html><p>late</p></html>", "text/html")
+        elif (WEB_DATA / path.lstrip("/")).is_file() and "/" not in path.lstrip("/"):
+            body = (WEB_DATA / path.lstrip("/")).read_bytes()
+            if path.endswith(".xml"):
+                self._send(200, body.replace(b"{BASE}", base.encode()), "application/rss+xml")
+            else:
+                self._send(200, body, "text/html; charset=utf-8")
+        else:
+            self._send(404, b"<html><p>Not found</p></html>", "text/html")
+
+
+class Site(str):
+    """The local site's base URL; `user_agents` lists what each request said it was."""
+
+    user_agents: list[str]
+
+
+@pytest.fixture
+def web_site() -> Iterator[Site]:
+    """A local web site serving saved news pages and feeds (there is no internet here)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SiteHandler)
+    server.user_agents = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    site = Site(f"http://127.0.0.1:{server.server_address[1]}")
+    site.user_agents = server.user_agents  # type: ignore[attr-defined]
+    try:
+        yield site
+    finally:
+        server.shutdown()
+        server.server_close()

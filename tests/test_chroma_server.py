@@ -74,12 +74,12 @@ def test_two_servers_see_what_a_third_process_ingested_lexical_side_included(rea
 
     from gradio_client import Client
 
-    from tests.conftest import CORPUS, RAG, serving
+    from tests.conftest import RAG, SEED, serving
 
     base = {**os.environ, "RAG_CHROMA_URL": chroma_url, "RAG_MODEL_CACHE": str(real_settings.model_cache)}
     base["RAG_COLLECTION"] = "scale_out"
     first, second, writer = (tmp_path / name for name in ("first", "second", "writer"))
-    subprocess.run([RAG, "ingest", str(CORPUS)], env={**base, "RAG_INDEX": str(writer)}, check=True)
+    subprocess.run([RAG, "ingest", str(SEED)], env={**base, "RAG_INDEX": str(writer)}, check=True)
     with (
         serving(first, {**base, "RAG_INDEX": str(first)}) as url_1,
         serving(second, {**base, "RAG_INDEX": str(second)}) as url_2,

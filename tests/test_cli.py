@@ -109,7 +109,7 @@ def test_help_teaches_with_examples():
 def test_unexpected_errors_are_one_line_too(runner, monkeypatch):
     from rag.pipeline import Pipeline
 
-    def broken(self, question, top_k=None, history=(), backend=None):
+    def broken(self, question, top_k=None, history=(), backend=None, dates=None):
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(Pipeline, "ask_stream", broken)

@@ -34,7 +34,7 @@ KINDS = ("txt", "md", "html", "news", "pdf", "docx")
 def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     samples = write_samples(tmp_path_factory.mktemp("fuzz-samples"))
     found = {kind: samples[kind].read_bytes() for kind in ("txt", "md", "html", "pdf", "docx")}
-    found["news"] = (REPO / "tests" / "data" / "news_page.html").read_bytes()
+    found["news"] = (REPO / "tests" / "data" / "web" / "news_page.html").read_bytes()
     return found
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from rag.pipeline import Pipeline
 from rag.types import Answer, AnswerSentence
-from tests.conftest import CORPUS, free_port, proc_stat
+from tests.conftest import SEED, free_port, proc_stat
 from tests.llm_stub import LLMStub
 
 pytestmark = [pytest.mark.slow, pytest.mark.llm]
@@ -139,7 +139,7 @@ def test_llamacpp_answers_are_real_model_text_and_guarded(real_pipeline, gguf):
         written += [s.text for s in _written(answer)]
     # The model really ran here: it wrote sentences, and they are not the passages' own.
     assert len(written) >= 2, written
-    corpus = (CORPUS / "000_99cf57f4aa2db4ae.txt").read_text(encoding="utf-8")
+    corpus = SEED.read_text(encoding="utf-8")
     assert any(text not in corpus for text in written), written
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rag.models import bundled_model_dir
-from tests.conftest import CORPUS, REPO
+from tests.conftest import REPO, SEED
 
 pytestmark = pytest.mark.slow
 
@@ -80,12 +80,12 @@ def _rag(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_command_line_end_to_end(real_settings, tmp_path):
     env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
-    first = _rag("ingest", str(CORPUS), "--json", env=env)
+    first = _rag("ingest", str(SEED), "--json", env=env)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {"added": 1, "updated": 0, "unchanged": 0, "failed": []}
 
     # An unchanged corpus is recognised without the model: an empty model cache proves it.
-    second = _rag("ingest", str(CORPUS), "--json", env={**env, "RAG_MODEL_CACHE": str(tmp_path / "no-model")})
+    second = _rag("ingest", str(SEED), "--json", env={**env, "RAG_MODEL_CACHE": str(tmp_path / "no-model")})
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout)["unchanged"] == 1
 

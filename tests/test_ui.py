@@ -24,7 +24,7 @@ QUESTION = "Combien de personnes le secteur emploie-t-il en Europe ?"
 def test_chat_streams_an_answer_with_clickable_citations_and_highlighted_sources(ui):
     steps = list(ui.chat(QUESTION, [], 5))
     assert len(steps) > 1, "the answer streams in"
-    history, sources, box = steps[-1]
+    history, sources, box, _ = steps[-1]
     assert box == ""
     assert history[0] == {"role": "user", "content": QUESTION}
     answer = history[1]["content"]
@@ -41,35 +41,35 @@ def test_sources_escape_html_from_documents(ui, tmp_path):
     evil = tmp_path / "evil.txt"
     evil.write_text("Le secteur emploie <script>alert(1)</script> des millions de personnes en Europe.")
     ui.pipeline.ingest([evil])
-    _, sources, _ = list(ui.chat("Le secteur emploie combien de personnes en Europe ?", [], 5))[-1]
+    _, sources, _, _ = list(ui.chat("Le secteur emploie combien de personnes en Europe ?", [], 5))[-1]
     assert "<script>" not in sources
 
 
 def test_abstention_is_shown_as_such_with_the_closest_passages(ui):
-    history, sources, _ = list(ui.chat("Quel temps fera-t-il à Tokyo demain matin ?", [], 5))[-1]
+    history, sources, _, _ = list(ui.chat("Quel temps fera-t-il à Tokyo demain matin ?", [], 5))[-1]
     assert 'class="abstained"' in history[-1]["content"]
     assert "closest passage" in sources and "<mark" not in sources
 
 
 def test_follow_up_uses_the_conversation(ui):
-    history, _, _ = list(ui.chat(QUESTION, [], 5))[-1]
+    history, _, _, _ = list(ui.chat(QUESTION, [], 5))[-1]
     seen = []
     ask_stream = ui.pipeline.ask_stream
-    ui.pipeline.ask_stream = lambda q, k=None, h=(), b=None: seen.append(h) or ask_stream(q, k, h, b)
+    ui.pipeline.ask_stream = lambda q, k=None, h=(), b=None, d=None: seen.append(h) or ask_stream(q, k, h, b, d)
     list(ui.chat("Et en France ?", history, 5))
     assert seen == [[QUESTION]]
 
 
 def test_empty_and_huge_questions(ui):
-    assert list(ui.chat("   ", [], 5)) == [([], "", "")]
-    history, _, _ = list(ui.chat("voitures " * 2000, [], 5))[-1]
+    assert list(ui.chat("   ", [], 5)) == [([], "", "", "")]
+    history, _, _, _ = list(ui.chat("voitures " * 2000, [], 5))[-1]
     assert len(history[0]["content"]) <= 2000
     assert "cut to its first 2000 characters" in history[-1]["content"]
 
 
 def test_errors_become_messages_in_the_chat(fake_pipeline, tmp_path):
     empty = ChatUI(fake_pipeline, upload_dir=tmp_path / "u")
-    history, _, _ = list(empty.chat("Une question ?", [], 5))[-1]
+    history, _, _, _ = list(empty.chat("Une question ?", [], 5))[-1]
     assert "rag ingest" in history[-1]["content"]
 
 
@@ -104,7 +104,7 @@ def test_upload_goes_through_ingest_with_limits(ui, tmp_path):
     assert result["big.txt"][0] == "failed" and "too large" in result["big.txt"][1]
     assert result["virus.exe"][0] == "failed" and "unsupported" in result["virus.exe"][1]
     assert result["vide.txt"] == ("failed", "the file is empty")
-    assert any(row[5].endswith("uploads/lait.txt") for row in documents)
+    assert any(row[2].endswith("uploads/lait.txt") for row in documents)
     # the same file again is recognised, and its text is searchable
     rows, _, _ = ui.upload([Upload(good, "lait.txt")])
     assert rows == [["lait.txt", "unchanged", ""]]
@@ -112,7 +112,7 @@ def test_upload_goes_through_ingest_with_limits(ui, tmp_path):
 
 
 def test_remove_from_the_document_list(ui):
-    doc_id = ui.document_rows()[0][0]
+    doc_id = ui.document_rows()[0][5]
     message, rows, _ = ui.remove(doc_id)
     assert "Removed" in message and rows == []
     message, _, _ = ui.remove("nope")
@@ -139,7 +139,7 @@ def test_generated_sentences_stream_in_and_unsupported_ones_are_shown_as_such(ui
     steps = list(ui.chat(QUESTION, [], 5, "scripted"))
     partial = [step[0][-1]["content"] for step in steps[:-1]]
     assert any("13 millions" in p and "Tesla" not in p for p in partial), "sentences appear one by one"
-    history, sources, _ = steps[-1]
+    history, sources, _, _ = steps[-1]
     answer = history[-1]["content"]
     supported, unsupported = answer.split('<span class="unsupported"')
     assert "13 millions" in supported and '<a class="cite" href="#src-1">[1]</a>' in supported
@@ -149,7 +149,7 @@ def test_generated_sentences_stream_in_and_unsupported_ones_are_shown_as_such(ui
 
 def test_backend_failure_shows_the_notice_and_the_extractive_answer(ui, scripted):
     scripted(ConnectionError("refused"))
-    history, sources, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
+    history, sources, _, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
     answer = history[-1]["content"]
     assert '<div class="notice">' in answer and "cannot reach the server" in answer
     assert "<details" not in answer  # the model wrote nothing
@@ -166,7 +166,7 @@ def test_backend_choices_are_extractive_and_the_configured_llm(fake_pipeline, tm
 
 def test_rejected_generated_answer_is_kept_behind_a_fold(ui, scripted):
     scripted("Tesla a licencié 42 ingénieurs à Munich [1].")
-    history, _, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
+    history, _, _, _ = list(ui.chat(QUESTION, [], 5, "scripted"))[-1]
     answer = history[-1]["content"]
     shown, folded = answer.split("<details")
     assert "13 millions" in shown and "Tesla" not in shown
@@ -220,7 +220,7 @@ def test_hostile_uploads_stay_in_the_upload_folder_and_are_named_in_the_results(
     assert result[".."][0] == "failed" and "unsupported" in result[".."][1]
     assert result["photo.pdf"] == ("failed", "the file is named .pdf but it is a PNG image: rename it, or re-export it")
     assert result["notes.txt"][0] == "failed" and "it is a PDF: rename it" in result["notes.txt"][1]
-    assert all(str(tmp_path / "uploads") in row[5] for row in documents if "voitures" not in row[5])
+    assert all(str(tmp_path / "uploads") in row[2] for row in documents if "voitures" not in row[2])
 
 
 def test_the_same_file_uploaded_twice_at_once_is_stored_once(ui, tmp_path):
@@ -234,7 +234,7 @@ def test_the_same_file_uploaded_twice_at_once_is_stored_once(ui, tmp_path):
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda upload: ui.upload([upload])[0], versions))
     assert all(rows[0][1] in ("added", "updated", "unchanged") for rows in results)
-    docs = [row for row in ui.document_rows() if row[5].endswith("greve.txt")]
+    docs = [row for row in ui.document_rows() if row[2].endswith("greve.txt")]
     assert len(docs) == 1  # one document, whole: its single chunk is one of the versions
     text = ui.pipeline.search("cheminots Rennes grève")[0].text
     assert text in {f"Les cheminots de Rennes votent la grève, version {i}." for i in range(6)}
@@ -268,4 +268,70 @@ def test_questions_are_answered_while_an_upload_is_being_embedded(ui, tmp_path):
     finally:
         release.set()
         uploading.join(30)
-    assert any(row[5].endswith("vignes.txt") for row in ui.document_rows())
+    assert any(row[2].endswith("vignes.txt") for row in ui.document_rows())
+
+
+def test_adding_a_url_on_a_private_address_is_refused_by_default(ui, web_site):
+    """The app may be exposed on a network: it must not fetch the network's own machines."""
+    rows, documents, _ = ui.add_url(f"{web_site}/second_page.html")
+    [(link, result, detail)] = rows
+    assert result == "failed" and "private, loopback or link-local address (127.0.0.1)" in detail
+    assert "RAG_ALLOW_PRIVATE_URLS=1" in detail
+    assert not any("second_page" in row[2] for row in documents)
+    rows, _, _ = ui.add_url("file:///etc/passwd")
+    assert rows[0][1] == "failed" and "http://" in rows[0][2]
+
+
+def test_pages_and_feeds_are_added_when_private_addresses_are_allowed(fake_pipeline, tmp_path, web_site):
+    fake_pipeline.settings = fake_pipeline.settings.with_(allow_private_urls=True)
+    ui = ChatUI(fake_pipeline, upload_dir=tmp_path / "uploads")
+    rows, documents, _ = ui.add_url(f"{web_site}/second_page.html")
+    assert rows == [[f"{web_site}/second_page.html", "added", ""]]
+    [row] = documents
+    assert row[:2] == ["2021-03-02", "Harbour city opens its first tidal power plant"]
+    assert row[2] == f"[{web_site}/second_page.html]({web_site}/second_page.html)"  # a link
+    rows, documents, _ = ui.add_url(f"{web_site}/feed.xml", feed=True)
+    assert sorted(r[1] for r in rows) == ["added", "failed", "unchanged"]  # new, 404, already there
+    assert [d[0] for d in documents] == ["2021-03-02", "2019-11-18"]  # newest first
+    # the list's date filter
+    shown, note = ui.filter_documents("2020", "")
+    assert [d[0] for d in shown] == ["2021-03-02"] and note == "1 documents dated since 2020"
+    shown, note = ui.filter_documents("soon", "")
+    assert len(shown) == 2 and "not a date" in note
+    # a cited page links to itself
+    _, sources, _, markdown = list(ui.chat("How much power will the tidal plant produce?", [], 5))[-1]
+    assert f'href="{web_site}/second_page.html" target="_blank" rel="noopener noreferrer"' in sources
+    assert f"<{web_site}/second_page.html>" in markdown
+
+
+def test_the_copied_answer_is_markdown_with_its_citations(ui):
+    history, _, _, markdown = list(ui.chat(QUESTION, [], 5))[-1]
+    answer = ui.pipeline.ask(QUESTION)
+    first, *rest = markdown.split("\n")
+    assert first == " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}" for s in answer.sentences)
+    cited = [line for line in rest if line]
+    assert len(cited) == len(answer.citations)
+    assert cited[0].startswith(f"[1] {answer.citations[0].title} (2024-03-05), ")
+    assert cited[0].endswith(f"« {answer.citations[0].quote} »")
+
+
+def test_the_chat_date_range_keeps_the_documents_dated_then(ui, tmp_path):
+    old = tmp_path / "ancien.txt"
+    old.write_text("date 2015-06-01\nLe secteur automobile emploie des millions de personnes en Europe depuis 1950.")
+    ui.pipeline.ingest([old])
+    _, sources, _, _ = list(ui.chat(QUESTION, [], 5, None, "", "2015-12-31"))[-1]
+    assert "2015-06-01" in sources and "2024-03-05" not in sources
+    history, sources, _, _ = list(ui.chat(QUESTION, [], 5, None, "2024", ""))[-1]
+    assert "2024-03-05" in sources and "2015-06-01" not in sources
+    assert "Documents dated since 2024." in history[-1]["content"]
+    history, _, _, _ = list(ui.chat(QUESTION, [], 5, None, "june", ""))[-1]
+    assert "⚠️" in history[-1]["content"] and "not a date" in history[-1]["content"]
+    data = ui.ask_api(QUESTION, since="", until="2015")
+    assert data["dates"]["until"] == "2015" and all(c["date"] == "2015-06-01" for c in data["citations"])
+
+
+def test_source_links_are_only_http(ui):
+    from ui.app import _safe_link, _title_html
+
+    assert _safe_link("javascript:alert(1)") == "" and _safe_link("data:text/html,x") == ""
+    assert _title_html("<b>t</b>", "javascript:alert(1)") == "&lt;b&gt;t&lt;/b&gt;"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, REPO, proc_stat, serving
+from tests.conftest import REPO, SEED, proc_stat, serving
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +38,7 @@ def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]
     index = tmp_path_factory.mktemp("served") / "index"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
     env.pop("RAG_AUTH", None)
-    subprocess.run([RAG, "ingest", str(CORPUS)], env=env, check=True, capture_output=True)
+    subprocess.run([RAG, "ingest", str(SEED)], env=env, check=True, capture_output=True)
     return index, env
 
 

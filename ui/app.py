@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import final_answer
+from rag.dates import DateRange, bounds
 from rag.errors import RagError
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.readers import SUPPORTED_SUFFIXES
-from rag.types import Answer, AnswerSentence, Citation
+from rag.types import Answer, AnswerSentence, Citation, DocumentInfo, Hit
 
 EXAMPLES = [
     "why is the EU looking at Mistral?",
@@ -43,6 +44,7 @@ a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .abstained { color: #9a6700; font-weight: 600; }
 .unsupported { background: #fff1e5; color: #953800; border-bottom: 1px dashed #953800; }
 .notice { color: #57606a; font-size: 0.9em; margin-top: 6px; }
+.source a.origin { color: inherit; }
 """
 
 # Clicking [n] in an answer brings source n into view and marks it, without leaving the page.
@@ -89,6 +91,9 @@ class ChatUI:
             body = _link_citations(html.escape(answer.text))
         if answer.notice:
             body += f'<div class="notice">Note: {html.escape(answer.notice)}</div>'
+        if answer.dates is not None:
+            why = " (named in the question; plus the best passage of any date)" if answer.dates.from_question else ""
+            body += f'<div class="notice">Documents dated {html.escape(answer.dates.describe())}{why}.</div>'
         if answer.rejected:  # what the model wrote, for the curious: each sentence with its verdict
             written = " ".join(ChatUI.sentence_html(s) for s in answer.rejected)
             body += f'<details class="notice"><summary>What the model wrote</summary>{written}</details>'
@@ -110,7 +115,7 @@ class ChatUI:
         if answer.abstained:
             blocks = [
                 f'<div class="source" id="closest-{i}"><div class="meta">closest passage {i} · '
-                f"{html.escape(h.title)} · {html.escape(h.date)} · {html.escape(h.source)}</div>"
+                f"{_title_html(h.title, h.url)} · {html.escape(h.date)} · {_origin_html(h)}</div>"
                 f"<p>{_paragraphs(html.escape(h.text))}</p></div>"
                 for i, h in enumerate(answer.hits[:3], 1)
             ]
@@ -129,21 +134,43 @@ class ChatUI:
             parts.append(_paragraphs(html.escape(first.passage[cursor:])))
             numbers = "".join(f"[{c.n}]" for c in quotes)
             blocks.append(
-                f'<div class="source"><b>{numbers} {html.escape(first.title)}</b>'
-                f'<div class="meta">{html.escape(first.date)} · {html.escape(first.source)}</div>'
+                f'<div class="source"><b>{numbers} {_title_html(first.title, first.url)}</b>'
+                f'<div class="meta">{html.escape(first.date)} · {_origin_html(first)}</div>'
                 f"<p>{''.join(parts)}</p></div>"
             )
         return "<h4>Sources</h4>" + "".join(blocks)
 
+    @staticmethod
+    def answer_as_markdown(answer: Answer) -> str:
+        """The answer as a reader pastes it elsewhere: its sentences with their [n], then each
+        citation: title, date, link (or file) and the quoted sentence."""
+        if answer.abstained:
+            return answer.text
+        if answer.sentences:
+            kept = [s for s in answer.sentences if not s.dropped]
+            text = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in kept)
+        else:
+            text = answer.text
+        lines = [text, ""]
+        for c in answer.citations:
+            where = f"<{c.url}>" if c.url else c.source
+            lines.append(f"[{c.n}] {c.title} ({c.date}), {where}: « {' '.join(c.quote.split())} »")
+        return "\n".join(lines).strip()
+
     # --- chat ------------------------------------------------------------------------------
     def ask_stream(
-        self, question: str, top_k: int | None = None, history: Sequence[str] = (), backend: str | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[str] = (),
+        backend: str | None = None,
+        dates: DateRange | None = None,
     ) -> Iterator[AnswerSentence | Answer]:
         question = (question or "").strip()
         if not question:
             raise RagError("Type a question first.")
         try:
-            yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend)
+            yield from self.pipeline.ask_stream(question[:MAX_QUESTION_CHARS], top_k, history, backend, dates)
         finally:
             _release_memory()
 
@@ -157,12 +184,15 @@ class ChatUI:
         history: list[dict[str, Any]] | None,
         top_k: float | None = None,
         backend: str | None = None,
-    ) -> Iterator[tuple[list[dict[str, Any]], str, str]]:
-        """One chat turn, streamed: yields (conversation, sources panel, text box)."""
+        since: str | None = None,
+        until: str | None = None,
+    ) -> Iterator[tuple[list[dict[str, Any]], str, str, str]]:
+        """One chat turn, streamed: yields (conversation, sources panel, text box, the answer as
+        Markdown for the copy button). `since`/`until` keep the documents dated in that range."""
         history = list(history or [])
         message = (message or "").strip()
         if not message:
-            yield history, "", ""
+            yield history, "", "", ""
             return
         notice = ""
         if len(message) > MAX_QUESTION_CHARS:
@@ -171,15 +201,16 @@ class ChatUI:
         history.append({"role": "user", "content": message[:MAX_QUESTION_CHARS]})
         shown: list[str] = []
         try:
-            for event in self.ask_stream(message, int(top_k) if top_k else None, earlier, backend or None):
+            dates = DateRange.parse(since, until)
+            for event in self.ask_stream(message, int(top_k) if top_k else None, earlier, backend or None, dates):
                 if isinstance(event, AnswerSentence):  # a generated sentence, already checked
                     shown.append(self.sentence_html(event))
-                    yield [*history, {"role": "assistant", "content": " ".join(shown) + " …"}], "", ""
+                    yield [*history, {"role": "assistant", "content": " ".join(shown) + " …"}], "", "", ""
                 else:
                     answer = event
         except RagError as exc:
             history.append({"role": "assistant", "content": f"⚠️ {html.escape(str(exc))}"})
-            yield history, "", ""
+            yield history, "", "", ""
             return
         sources = self.sources_html(answer)
         final = self.answer_markdown(answer) + notice
@@ -187,15 +218,16 @@ class ChatUI:
             words = final.split(" ")
             step = max(1, len(words) // 8)
             for end in range(step, len(words), step):
-                yield [*history, {"role": "assistant", "content": " ".join(words[:end])}], "", ""
-        yield [*history, {"role": "assistant", "content": final}], sources, ""
+                yield [*history, {"role": "assistant", "content": " ".join(words[:end])}], "", "", ""
+        yield [*history, {"role": "assistant", "content": final}], sources, "", self.answer_as_markdown(answer)
 
-    def ask_api(self, question: str) -> dict[str, Any]:
-        """The /ask endpoint: the same object as `rag ask --json`."""
+    def ask_api(self, question: str, since: str = "", until: str = "") -> dict[str, Any]:
+        """The /ask endpoint: the same object as `rag ask --json`; `since` and `until`
+        (YYYY, YYYY-MM or YYYY-MM-DD, optional) keep the documents dated in that range."""
         import gradio as gr
 
         try:
-            answer = final_answer(self.ask_stream(question))
+            answer = final_answer(self.ask_stream(question, dates=DateRange.parse(since, until)))
         except RagError as exc:
             raise gr.Error(str(exc)) from exc
         return answer.to_json()
@@ -255,9 +287,59 @@ class ChatUI:
                 rows.append([shown, outcome.get(key, "failed"), detail])
         return rows, *self._documents_and_choices()
 
-    def document_rows(self) -> list[list[Any]]:
+    DOCUMENT_COLUMNS = ["date", "title", "source", "lang", "chunks", "doc_id"]
+
+    def document_rows(self, since: str | None = None, until: str | None = None) -> list[list[Any]]:
+        """The indexed documents, newest first, those dated within since..until when given (an
+        invalid date raises RagError); a fetched page's source is a link."""
+        dates = DateRange.parse(since, until)
         documents = self.pipeline.documents()
-        return [[d.doc_id, d.title, d.date, d.language, d.chunks, d.source] for d in documents]
+        if dates is not None:
+            low, high = max(dates.low, 1), dates.high
+            documents = [d for d in documents if bounds(d.date)[1] >= low and bounds(d.date)[0] <= high]
+        documents.sort(key=lambda d: d.date, reverse=True)
+        return [[d.date, d.title, _source_markdown(d), d.language, d.chunks, d.doc_id] for d in documents]
+
+    def filter_documents(self, since: str | None, until: str | None) -> tuple[list[list[Any]], str]:
+        """The document list for the date filter, and a line saying what it shows."""
+        try:
+            rows = self.document_rows(since, until)
+        except RagError as exc:
+            return self.document_rows(), f"⚠️ {exc}"
+        shown = DateRange.parse(since, until)
+        return rows, f"{len(rows)} documents" + (f" dated {shown.describe()}" if shown else "")
+
+    def add_url(
+        self, url: str | None, feed: bool = False, progress: Any = None
+    ) -> tuple[list[list[str]], list[list[Any]], Any]:
+        """Add a web page (or, with `feed`, every article of an RSS or Atom feed) through the same
+        ingest as `rag ingest URL`; private addresses are refused unless the settings allow them."""
+        from rag.web import is_url
+
+        url = (url or "").strip()
+        if not is_url(url):
+            row = [url or "(empty)", "failed", "give a link starting with http:// or https://"]
+            return [row], *self._documents_and_choices()
+
+        def report_progress(stage: str, done: int, total: int) -> None:
+            if progress is not None and total:
+                progress(done / total, desc="Fetching pages" if stage == "reading" else "Embedding passages")
+
+        with self._writing:
+            report = self.pipeline.ingest(
+                [],
+                report_progress,
+                urls=[] if feed else [url],
+                feeds=[url] if feed else [],
+                allow_private=self.pipeline.settings.allow_private_urls,
+            )
+        rows = [[p, "added", ""] for p in report.added]
+        rows += [[p, "updated", ""] for p in report.updated]
+        rows += [[p, "unchanged", ""] for p in report.unchanged]
+        rows += [[f.source, "failed", f.error] for f in report.failed]
+        if not rows:
+            rows = [[url, "unchanged", "the feed lists no articles"]]
+        return rows, *self._documents_and_choices()
 
     def remove(self, doc_id: str | None) -> tuple[str, list[list[Any]], Any]:
         if not doc_id:
@@ -278,7 +360,7 @@ class ChatUI:
     def _doc_choices(self, rows: list[list[Any]] | None = None) -> Any:
         import gradio as gr
 
-        choices = [(f"{row[1][:60]} ({row[0]})", row[0]) for row in (self.document_rows() if rows is None else rows)]
+        choices = [(f"{row[1][:60]} ({row[5]})", row[5]) for row in (self.document_rows() if rows is None else rows)]
         return gr.update(choices=choices, value=None)
 
     # --- page ------------------------------------------------------------------------------
@@ -302,10 +384,19 @@ class ChatUI:
                         )
                         with gr.Row():
                             send = gr.Button("Ask", variant="primary", elem_id="ask")
+                            copy = gr.Button("Copy answer (Markdown)", elem_id="copy")
                             clear = gr.Button("New conversation")
+                        copied = gr.Textbox(visible=False, elem_id="answer-markdown")
                         gr.Examples(EXAMPLES, inputs=question, label="Examples")
                     with gr.Column(scale=2):
                         sources = gr.HTML(elem_id="sources", value="<h4>Sources</h4><p>Ask a question.</p>")
+                        with gr.Row():
+                            since = gr.Textbox(
+                                label="Published from", placeholder="YYYY-MM-DD", max_lines=1, elem_id="since"
+                            )
+                            until = gr.Textbox(
+                                label="Published until", placeholder="YYYY-MM-DD", max_lines=1, elem_id="until"
+                            )
                         top_k = gr.Slider(
                             1, 20, value=self.pipeline.settings.top_k, step=1, label="Passages read (top-k)"
                         )
@@ -324,16 +415,32 @@ class ChatUI:
                     file_types=list(SUPPORTED_SUFFIXES),
                     elem_id="upload",
                 )
+                with gr.Row():
+                    link = gr.Textbox(
+                        label="Or add a web page or a feed by its link",
+                        placeholder="https://…",
+                        max_lines=1,
+                        scale=4,
+                        elem_id="url",
+                    )
+                    add_page = gr.Button("Add page", elem_id="add-page", scale=1)
+                    add_feed = gr.Button("Add feed (RSS, Atom)", elem_id="add-feed", scale=1)
                 results = gr.Dataframe(
-                    headers=["file", "result", "detail"],
-                    label="Upload results",
+                    headers=["file or link", "result", "detail"],
+                    label="Results",
                     interactive=False,
                     elem_id="upload-results",
                 )
+                with gr.Row():
+                    docs_since = gr.Textbox(label="Dated from", placeholder="YYYY-MM-DD", max_lines=1)
+                    docs_until = gr.Textbox(label="Dated until", placeholder="YYYY-MM-DD", max_lines=1)
+                    docs_filter = gr.Button("Filter the list", elem_id="docs-filter")
+                docs_shown = gr.Markdown()
                 documents = gr.Dataframe(
-                    headers=["doc_id", "title", "date", "lang", "chunks", "source"],
+                    headers=self.DOCUMENT_COLUMNS,
+                    datatype=["str", "str", "markdown", "str", "number", "str"],
                     value=self.document_rows,
-                    label="Indexed documents",
+                    label="Indexed documents (click a column's name to sort)",
                     interactive=False,
                     elem_id="documents",
                 )
@@ -345,19 +452,41 @@ class ChatUI:
             gr.on(
                 [question.submit, send.click],
                 self.chat,
-                inputs=[question, chatbot, top_k, backend],
-                outputs=[chatbot, sources, question],
+                inputs=[question, chatbot, top_k, backend, since, until],
+                outputs=[chatbot, sources, question, copied],
+                api_visibility="private",
+            )
+            copy.click(  # in the browser: the last answer, with its citations, to the clipboard
+                None,
+                inputs=copied,
+                js="(text) => { if (text) { navigator.clipboard.writeText(text); } return text; }",
                 api_visibility="private",
             )
             clear.click(
-                lambda: ([], "<h4>Sources</h4>", ""), outputs=[chatbot, sources, question], api_visibility="private"
+                lambda: ([], "<h4>Sources</h4>", "", ""),
+                outputs=[chatbot, sources, question, copied],
+                api_visibility="private",
             )
 
             def upload_with_progress(files: Any, progress: Any = gr.Progress()) -> Any:  # noqa: B008 - Gradio's idiom
                 return self.upload(files, progress)
 
+            def page_with_progress(url: str, progress: Any = gr.Progress()) -> Any:  # noqa: B008
+                return self.add_url(url, False, progress)
+
+            def feed_with_progress(url: str, progress: Any = gr.Progress()) -> Any:  # noqa: B008
+                return self.add_url(url, True, progress)
+
             uploads.upload(  # also an API: Client(url).predict([handle_file(path)], api_name="/upload")
                 upload_with_progress, inputs=uploads, outputs=[results, documents, chosen], api_name="upload"
+            )
+            add_page.click(page_with_progress, inputs=link, outputs=[results, documents, chosen], api_name="add_page")
+            add_feed.click(feed_with_progress, inputs=link, outputs=[results, documents, chosen], api_name="add_feed")
+            docs_filter.click(
+                self.filter_documents,
+                inputs=[docs_since, docs_until],
+                outputs=[documents, docs_shown],
+                api_visibility="private",
             )
             remove.click(self.remove, inputs=chosen, outputs=[removed, documents, chosen], api_visibility="private")
             page.load(self._doc_choices, outputs=chosen, api_visibility="private")
@@ -447,6 +576,46 @@ def _quote_html(c: Citation) -> str:
         + "</strong>"
         + html.escape(text[c.span_end : c.quote_end])
     )
+
+
+_NEW_TAB = 'target="_blank" rel="noopener noreferrer"'
+
+
+def _safe_link(url: str) -> str:
+    """The URL if it is an http(s) link, else "" (never a javascript: or data: link)."""
+    return url if url.lower().startswith(("http://", "https://")) else ""
+
+
+def _title_html(title: str, url: str) -> str:
+    """A source's title, a link to its page when it has one (opens in a new tab)."""
+    link = _safe_link(url)
+    if not link:
+        return html.escape(title)
+    return f'<a class="origin" href="{html.escape(link, quote=True)}" {_NEW_TAB}>{html.escape(title)}</a>'
+
+
+def _origin_html(item: Citation | Hit) -> str:
+    """Where a source comes from: its link, or its file."""
+    link = _safe_link(item.url)
+    if not link:
+        return html.escape(item.source)
+    return (
+        f'<a href="{html.escape(link, quote=True)}" target="_blank" rel="noopener noreferrer">{html.escape(link)}</a>'
+    )
+
+
+def _source_markdown(document: DocumentInfo) -> str:
+    """The document list's source cell: its file or URL, a link to its page when it has one."""
+    link = _safe_link(document.url)
+    if link:
+        return f"[{_markdown_escape(document.source)}]({link.replace(')', '%29').replace(' ', '%20')})"
+    return _markdown_escape(document.source)
+
+
+def _markdown_escape(text: str) -> str:
+    """Escape what Markdown would turn into markup in a path or URL (underscores inside words
+    stay as they are: Markdown leaves them alone)."""
+    return re.sub(r"([\\`*\[\]<>])", r"\\\1", text)
 
 
 def _paragraphs(escaped: str) -> str:

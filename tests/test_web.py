@@ -1,0 +1,167 @@
+"""Pages and feeds from the web: fetched from a local HTTP server serving saved news pages."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rag import cli
+from rag.errors import DocumentError
+from rag.pipeline import build_pipeline
+from rag.web import Fetcher, normalize_url, parse_feed, user_agent
+from tests.conftest import FakeEmbedder
+
+
+@pytest.fixture
+def runner(monkeypatch, settings):
+    def fake_pipeline(index, **overrides):
+        return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
+
+    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
+    return CliRunner()
+
+
+def test_ingest_a_url_stores_the_article_with_its_metadata_and_none_of_the_boilerplate(runner, web_site, settings):
+    url = f"{web_site}/news_page.html"
+    result = runner.invoke(cli.main, ["ingest", url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["added"] == 1
+    pipeline = build_pipeline(settings, embedder=FakeEmbedder())
+    [doc] = pipeline.documents()
+    assert doc.source == url and doc.url == url
+    assert doc.title == "Pêche : les thoniers de Sète obtiennent une hausse des quotas"
+    assert doc.date == "2019-11-18"
+    assert doc.author == "Claire Martin" and doc.site == "Le Journal du Littoral"
+    chunks = pipeline.store.nodes_of([doc.doc_id])
+    text = " ".join(text for text, _, _ in chunks)
+    assert "relevé de 10 % le quota de thon rouge" in text
+    for boilerplate in ("cookies", "Accueil", "Abonnez-vous", "Lire aussi", "Mentions légales", "secret"):
+        assert boilerplate not in text, boilerplate
+    # the honest User-Agent went with the request
+    assert web_site.user_agents[-1] == user_agent() and "rag-news/" in user_agent()
+    # a hit cites the page's URL
+    hits = pipeline.search("quota de thon rouge")
+    assert hits[0].url == url and hits[0].to_json()["url"] == url
+
+
+def test_ingesting_a_page_again_changes_nothing_unless_its_article_changed(runner, web_site, settings):
+    url = f"{web_site}/second_page.html"
+    assert runner.invoke(cli.main, ["ingest", url]).exit_code == 0
+    again = json.loads(runner.invoke(cli.main, ["ingest", url, "--json"]).stdout)
+    assert again["added"] == 0 and again["unchanged"] == 1
+    # a redirect to it is the page it leads to, known under the link given
+    moved = json.loads(runner.invoke(cli.main, ["ingest", f"{web_site}/moved", "--json"]).stdout)
+    assert moved["unchanged"] == 1  # same article as second_page.html: not stored twice
+    assert len(build_pipeline(settings, embedder=FakeEmbedder()).documents()) == 1
+
+
+def test_a_feed_adds_each_item_once_and_a_second_run_adds_nothing(runner, web_site, settings):
+    feed = f"{web_site}/feed.xml"
+    first = runner.invoke(cli.main, ["ingest", "--feed", feed, "--json"])
+    data = json.loads(first.stdout)
+    assert data["added"] == 2
+    [failure] = data["failed"]  # the third item's page is gone: named, and the rest went in
+    assert failure["source"].endswith("/gone.html") and "HTTP 404" in failure["error"]
+    assert first.exit_code == 1
+    second = json.loads(runner.invoke(cli.main, ["ingest", "--feed", feed, "--json"]).stdout)
+    assert second["added"] == 0 and second["updated"] == 0 and second["unchanged"] == 2
+    docs = build_pipeline(settings, embedder=FakeEmbedder()).documents()
+    assert sorted(d.date for d in docs) == ["2019-11-18", "2021-03-02"]
+    # the Atom feed links the same page (relative link): nothing new
+    atom = json.loads(runner.invoke(cli.main, ["ingest", "--feed", f"{web_site}/atom.xml", "--json"]).stdout)
+    assert atom["unchanged"] == 1 and atom["added"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/missing.html", "the server answered HTTP 404 (Not Found)"),
+        ("/image.png", "not a web page (HTML): the server says it is image/png"),
+        ("/huge.html", "too large (200.0 MB, limit 1 MB"),
+        ("/endless.html", "too large (over 1.0 MB, limit 1 MB"),
+        ("/loop", "too many redirects (more than 5)"),
+        ("/slow.html", "no answer within 1 s"),
+    ],
+)
+def test_each_bad_url_is_named_with_its_reason_and_the_rest_goes_in(
+    runner, web_site, path, reason, monkeypatch, settings
+):
+    def limited(index, **overrides):
+        limits = settings.with_(fetch_max_mb=1.0, fetch_timeout=1.0)
+        return build_pipeline(limits.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
+
+    monkeypatch.setattr(cli, "_pipeline", limited)
+    result = runner.invoke(cli.main, ["ingest", f"{web_site}{path}", f"{web_site}/second_page.html"])
+    assert result.exit_code == 1
+    assert "1 added" in result.stderr and "1 failed" in result.stderr
+    assert f"failed {web_site}{path}: {reason}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.output
+
+
+def test_bad_feeds_are_named(runner, web_site):
+    result = runner.invoke(
+        cli.main,
+        ["ingest", "--feed", f"{web_site}/broken_feed.xml", "--feed", f"{web_site}/news_page.html", "--json"],
+    )
+    assert result.exit_code == 1
+    failed = {f["source"].rsplit("/", 1)[1]: f["error"] for f in json.loads(result.stdout)["failed"]}
+    assert failed["broken_feed.xml"].startswith("feed: not a valid RSS or Atom feed")
+    assert (
+        "not an RSS or Atom feed: the server says it is text/html (a web page: add it without --feed)"
+        in (failed["news_page.html"])
+    )
+
+
+def test_unreachable_hosts_and_other_schemes_are_named(settings):
+    fetcher = Fetcher(settings)
+    with pytest.raises(DocumentError, match="could not be reached"):
+        fetcher.page("http://127.0.0.1:9/nothing-listens-here")
+    with pytest.raises(DocumentError, match="only http:// and https://"):
+        fetcher.page("file:///etc/passwd")
+    with pytest.raises(DocumentError, match="user name or password"):
+        fetcher.page("http://user:secret@example.org/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/",
+        "http://localhost:8000/admin",
+        "http://10.0.0.5/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://[::1]/",
+        "http://0.0.0.0/",
+    ],
+)
+def test_private_addresses_are_refused_unless_allowed(settings, url):
+    with pytest.raises(DocumentError, match="private, loopback or link-local address"):
+        Fetcher(settings, allow_private=False).page(url)
+
+
+def test_a_redirect_to_a_private_address_is_refused_too(settings, web_site, monkeypatch):
+    """The first hop is public, the second private: each hop is checked."""
+    import rag.web
+
+    checked = []
+    original = rag.web.Fetcher._check_address
+
+    def public_first(self, url):
+        checked.append(url)
+        if len(checked) > 1:
+            return original(self, url)
+
+    monkeypatch.setattr(rag.web.Fetcher, "_check_address", public_first)
+    with pytest.raises(DocumentError, match="private, loopback or link-local"):
+        Fetcher(settings, allow_private=False).page(f"{web_site}/moved")
+    assert checked == [f"{web_site}/moved", f"{web_site}/second_page.html"]
+
+
+def test_feed_items_resolve_relative_links_and_dates(settings, web_site):
+    items = parse_feed(Fetcher(settings).feed(f"{web_site}/atom.xml"))
+    assert [(i.url, i.date) for i in items] == [(f"{web_site}/second_page.html", "2021-03-02")]
+
+
+def test_normalized_urls():
+    assert normalize_url("HTTPS://Example.ORG/a?b=1#top") == "https://example.org/a?b=1"
+    assert normalize_url("http://example.org") == "http://example.org/"
