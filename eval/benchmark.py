@@ -3,9 +3,13 @@
     .venv/bin/python eval/benchmark.py [--questions 100]
     .venv/bin/python eval/benchmark.py --scale 100000
 
-Measures: model load time; ingest throughput (chunks/s, embedding included) into a fresh
-persistent index; re-ingest of the unchanged corpus, in-process and through the `rag` command
-(which must not load the model); search and ask latency p50/p95; peak memory.
+Measures: ingest side by side with a plain llama-index pipeline over the same corpus and the same
+prepared e5 folder (SimpleDirectoryReader, SentenceSplitter 384/64, HuggingFaceEmbedding,
+ChromaVectorStore into a fresh persistent Chroma; each run in a fresh process, model load and
+imports included, chunks/s and peak memory of each); model load time; ingest throughput
+(chunks/s, embedding included) into a fresh persistent index; re-ingest of the unchanged corpus,
+in-process and through the `rag` command (which must not load the model); search and ask latency
+p50/p95; peak memory.
 
 `--scale N` measures search against index size instead: an index of N chunks built from the
 Wikinews texts (../shared/datasets/wikinews; paragraphs reused as often as needed, five chunks a
@@ -107,10 +111,73 @@ def scale(n: int, questions: list[str]) -> None:
     print(f"peak memory               {peak_mb:.0f} MB")
 
 
+def plain_llamaindex(corpus: Path, index: Path) -> int:
+    """The baseline: llama-index's own ingest over the same model; the number of chunks."""
+    import chromadb
+    from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    from rag.models import prepare_bundled_model
+
+    settings = Settings.from_env()
+    documents = SimpleDirectoryReader(str(corpus), recursive=True).load_data()
+    nodes = SentenceSplitter(chunk_size=384, chunk_overlap=64).get_nodes_from_documents(documents)
+    embed = HuggingFaceEmbedding(
+        model_name=str(prepare_bundled_model(settings.model_cache)),
+        text_instruction=settings.passage_prefix,
+        query_instruction=settings.query_prefix,
+        device="cpu",
+    )
+    client = chromadb.PersistentClient(path=str(index))
+    store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("baseline"))
+    VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed)
+    return len(nodes)
+
+
+def side_by_side(corpus: Path) -> None:
+    """Each ingest in a fresh process, one after the other: seconds, chunks/s, peak memory."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {
+            "plain llama-index": [sys.executable, __file__, "--plain-llamaindex", str(corpus), str(Path(tmp) / "p")],
+            "rag ingest": [str(Path(sys.executable).with_name("rag")), "ingest", str(corpus), "--json", "--index",
+                           str(Path(tmp) / "r")],
+        }  # fmt: skip
+        for name, command in runs.items():
+            started = time.perf_counter()
+            proc = subprocess.run(
+                ["/usr/bin/time", "-f", "maxrss %M", *command], capture_output=True, text=True, check=False
+            )
+            seconds = time.perf_counter() - started
+            if proc.returncode not in (0, 1):
+                raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
+            rss = int(proc.stderr.rsplit("maxrss ", 1)[1].split()[0]) / 1024
+            out = proc.stdout.strip().splitlines()[-1]
+            chunks = int(out) if name == "plain llama-index" else None
+            if chunks is None:
+                from rag.pipeline import build_pipeline as build
+
+                chunks = build(Settings.from_env(index=Path(tmp) / "r")).store.count()
+            rows.append((name, seconds, chunks, rss))
+    for name, seconds, chunks, rss in rows:
+        print(f"{name:<25} {seconds:.1f} s, {chunks} chunks, {chunks / seconds:.1f} chunks/s, peak {rss:.0f} MB")
+    (_, base_s, base_n, _), (_, ours_s, ours_n, _) = rows
+    print(f"{'ingest speed-up':<25} {(ours_n / ours_s) / (base_n / base_s):.2f}x the plain llama-index chunks/s")
+
+
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--plain-llamaindex":  # the baseline's own process
+        print(plain_llamaindex(Path(sys.argv[2]), Path(sys.argv[3])))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=100, help="how many questions to time (default 100)")
     parser.add_argument("--scale", type=int, default=0, help="search latency at an index of this many chunks")
+    parser.add_argument(
+        "--ingest-only", action="store_true", help="only the side-by-side ingest against plain llama-index"
+    )
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus for the side-by-side ingest (PIAF's)")
     args = parser.parse_args()
     corpus = HERE / "piaf" / "corpus"
     lines = (HERE / "piaf" / "questions_fr.jsonl").read_text(encoding="utf-8").splitlines()
@@ -120,6 +187,9 @@ def main() -> None:
     english = [json.loads(line)["question"] for line in (HERE / "piaf" / "questions_en.jsonl").read_text().splitlines()]
     if args.scale:
         scale(args.scale, questions[:50])
+        return
+    side_by_side(args.corpus or corpus)
+    if args.ingest_only:
         return
 
     with tempfile.TemporaryDirectory() as tmp:

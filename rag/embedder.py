@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import ModelError, SettingsError
@@ -25,10 +27,15 @@ class Embedder(Protocol):
 class SentenceTransformersEmbedder:
     """Any sentence-transformers model, through llama-index's HuggingFaceEmbedding."""
 
+    bfloat16 = False
+
     def __init__(self, settings: Settings) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         self.name = settings.embed_model
+        # bf16 matrix products where the CPU does them natively (AMX or AVX-512 BF16): 2.4x faster
+        # embedding, vectors at cosine > 0.9999 of float32's (README "Speed"); float32 elsewhere.
+        self.bfloat16 = settings.embed_dtype == "bfloat16" or (settings.embed_dtype == "auto" and cpu_has_bf16())
         model = settings.embed_model
         if model == BUNDLED_MODEL:
             if not is_prepared(settings.model_cache):
@@ -58,8 +65,26 @@ class SentenceTransformersEmbedder:
                 "Give a local folder or a model that is in the Hugging Face cache (RAG_EMBED_MODEL)."
             ) from exc
 
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        if not self.bfloat16:
+            yield
+            return
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            yield
+
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
-        return self._model.get_text_embedding_batch(list(texts))
+        """Vectors of the passages, in their order. They are embedded shortest first, so each
+        batch of `embed_batch_size` holds passages of about one length: less padding to compute."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        with self._precision():
+            vectors = self._model.get_text_embedding_batch([texts[i] for i in order])
+        out: list[list[float]] = [[] for _ in texts]
+        for position, vector in zip(order, vectors, strict=True):
+            out[position] = vector
+        return out
 
     def embed_query(self, text: str) -> list[float]:
         return list(self._query_vector(text))
@@ -67,7 +92,8 @@ class SentenceTransformersEmbedder:
     @functools.lru_cache(maxsize=256)  # noqa: B019 - embedders live as long as the process
     def _query_vector(self, text: str) -> tuple[float, ...]:
         # `rag ask` needs the question's vector twice (dense search, then sentence scoring).
-        return tuple(self._model.get_query_embedding(text))
+        with self._precision():
+            return tuple(self._model.get_query_embedding(text))
 
 
 def untraced_callback_manager() -> Any:
@@ -85,6 +111,19 @@ def untraced_callback_manager() -> Any:
             return event_id
 
     return UntracedCallbackManager([])
+
+
+@functools.cache
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (Intel AMX, AVX-512 BF16). Without it
+    torch emulates bf16, slower than float32. Machines of one kind differ (some Xeons have AMX,
+    some don't), so this is read at run time, never assumed."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def _has_accelerator() -> bool:

@@ -8,6 +8,7 @@ loads the embedding model.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
 from fnmatch import fnmatch
 from pathlib import Path
@@ -25,7 +26,7 @@ Progress = Callable[[str, int, int], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
 
 _CHUNKER_VERSION = "1"
-_EMBED_BATCH_CHUNKS = 64
+_EMBED_BATCH_CHUNKS = 128
 
 
 IGNORE_FILE = ".ragignore"
@@ -229,7 +230,8 @@ def _mark_failed(report: IngestReport, source: str, error: str) -> None:
 
 class _Writer:
     """Embeds and stores documents a batch of about _EMBED_BATCH_CHUNKS chunks at a time (whole
-    documents per batch); the model loads with the first batch, never for an unchanged corpus."""
+    documents per batch). The model starts loading, in a thread, when the first document to embed
+    is read, so loading overlaps reading; never for an unchanged corpus."""
 
     def __init__(
         self, store: ChunkStore, embedder: Callable[[], Embedder], report: IngestReport, progress: Progress | None
@@ -237,8 +239,18 @@ class _Writer:
         self.store, self.embedder, self.report, self.progress = store, embedder, report, progress
         self.pending: list[tuple[Document, list[Chunk]]] = []
         self.queued = self.embedded = 0
+        self._loading: threading.Thread | None = None
+
+    def _load(self) -> None:
+        try:
+            self.embedder()
+        except Exception:  # noqa: BLE001 - the first batch asks again and reports it
+            pass
 
     def add(self, document: Document, chunks: list[Chunk]) -> None:
+        if self._loading is None:  # the model loads while the next files are read
+            self._loading = threading.Thread(target=self._load, name="load-embedder", daemon=True)
+            self._loading.start()
         self.pending.append((document, chunks))
         self.queued += len(chunks)
         if self.queued - self.embedded >= _EMBED_BATCH_CHUNKS:  # the chunks pending
@@ -257,13 +269,15 @@ class _Writer:
             for document, _ in batch:
                 _mark_failed(self.report, document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
         else:
-            offset = 0
+            items, offset = [], 0
             for document, chunks in batch:
-                try:
-                    self.store.replace_document(document, chunks, vectors[offset : offset + len(chunks)])
-                except Exception as exc:
-                    _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
+                items.append((document, chunks, vectors[offset : offset + len(chunks)]))
                 offset += len(chunks)
+            try:
+                self.store.replace_documents(items)  # one write for the batch
+            except Exception as exc:  # the batch's documents fail; their previous versions stay
+                for document, _ in batch:
+                    _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
             self.report.chunks_embedded += len(texts)
         self.embedded += len(texts)
         if self.progress:

@@ -129,20 +129,26 @@ class LexicalIndex:
             self._synced = target
             return len(gone), len(new)
 
-    def follow(self, doc_id: str, before: str, after: str) -> bool:
-        """Apply one document's write (the store at `before`, then at `after`) if the index was
-        at `before`; whether it did (if not, the next search catches up by comparison)."""
+    def follow(self, doc_ids: list[str], before: str, after: str) -> bool:
+        """Apply one write of these documents (the store at `before`, then at `after`) if the
+        index was at `before`; whether it did (if not, the next search catches up by comparison)."""
         with self._sync_lock:
             db = self._db()
             with _immediate(db):
                 if self.fingerprint() != before:
                     return False
-                _delete_document(db, doc_id)
-                nodes = self.store.nodes_of([doc_id])
+                for doc_id in doc_ids:
+                    _delete_document(db, doc_id)
+                nodes = self.store.nodes_of(doc_ids)
                 _insert(db, nodes)
-                firsts = [meta for _, meta, _ in nodes if meta.get("chunk_index") == 0]
-                if firsts:
-                    db.execute("INSERT INTO docs(doc_id, signature) VALUES (?, ?)", (doc_id, signature(firsts)))
+                firsts: dict[str, list[dict[str, Any]]] = {}
+                for _, meta, _ in nodes:
+                    if meta.get("chunk_index") == 0:
+                        firsts.setdefault(str(meta.get("doc_id", "")), []).append(meta)
+                db.executemany(
+                    "INSERT INTO docs(doc_id, signature) VALUES (?, ?)",
+                    [(doc_id, signature(metas)) for doc_id, metas in firsts.items()],
+                )
                 db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (after,))
             self._synced = after
             return True

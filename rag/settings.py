@@ -31,6 +31,9 @@ class Settings:
     query_prefix: str = QUERY_PROMPT
     passage_prefix: str = PASSAGE_PROMPT
     embed_batch_size: int = 16
+    # "auto": bf16 matrix products on a CPU that does them natively (AMX, AVX-512 BF16), else
+    # float32; or force "float32" / "bfloat16".
+    embed_dtype: str = "auto"
     # Chunking, in tokens of the splitter's tokenizer (e5 reads at most 512 of its own).
     chunk_size: int = 384
     chunk_overlap: int = 64
@@ -112,6 +115,8 @@ class Settings:
             )
         if self.unsupported not in {"mark", "drop"}:
             raise SettingsError(f"unsupported must be 'mark' or 'drop' (got {self.unsupported!r})")
+        if self.embed_dtype not in {"auto", "float32", "bfloat16"}:
+            raise SettingsError(f"embed_dtype must be auto, float32 or bfloat16 (got {self.embed_dtype!r})")
         if self.reader not in {"cross-encoder", "cosine", "evidence"}:
             raise SettingsError(f"reader must be one of cosine, evidence, cross-encoder (got {self.reader!r})")
         if self.max_answer_sentences < 1:

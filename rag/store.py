@@ -208,52 +208,69 @@ class ChunkStore:
         return list(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
 
     def replace_document(self, document: Document, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
-        """Write a document's new chunks, then delete its old ones.
+        """Write a document's new chunks, then delete its old ones (see replace_documents)."""
+        self.replace_documents([(document, chunks, embeddings)])
 
-        In this order a failure part-way never loses the document: at worst the old and new
-        chunks sit side by side until the next ingest of that file, which removes the old.
+    def replace_documents(self, items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
+        """Write these documents' new chunks, then delete their old ones, as one write: one turn
+        of the write lock, one revision, one step of the lexical index (a write a document cost
+        17 ms of bookkeeping each: 7 of the 21 s of ingesting PIAF's 419 one-chunk documents).
+
+        In this order a failure part-way never loses a document: at worst a document's old and
+        new chunks sit side by side until the next ingest of its file, which removes the old.
         """
         from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
         nodes: list[BaseNode] = []
-        for chunk, embedding in zip(chunks, embeddings, strict=True):
-            node = TextNode(
-                id_=chunk.chunk_id,
-                text=chunk.text,
-                embedding=embedding,
-                start_char_idx=chunk.start,
-                end_char_idx=chunk.end,
-                metadata={
-                    "title": document.title,
-                    "source": document.source,
-                    "date": document.date,
-                    "date_from": bounds(document.date)[0],
-                    "date_to": bounds(document.date)[1],
-                    "url": document.url,
-                    "author": document.author,
-                    "site": document.site,
-                    "language": document.language,
-                    "content_hash": document.content_hash,
-                    "chunk_index": chunk.index,
-                    "n_chunks": len(chunks),
-                    "start": chunk.start,
-                    "end": chunk.end,
-                },
-                excluded_embed_metadata_keys=_NOT_LEXICAL,
-                excluded_llm_metadata_keys=_NOT_LEXICAL,
-                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=document.doc_id)},
-            )
-            nodes.append(node)
+        for document, chunks, embeddings in items:
+            low, high = bounds(document.date)
+            for chunk, embedding in zip(chunks, embeddings, strict=True):
+                node = TextNode(
+                    id_=chunk.chunk_id,
+                    text=chunk.text,
+                    embedding=embedding,
+                    start_char_idx=chunk.start,
+                    end_char_idx=chunk.end,
+                    metadata={
+                        "title": document.title,
+                        "source": document.source,
+                        "date": document.date,
+                        "date_from": low,
+                        "date_to": high,
+                        "url": document.url,
+                        "author": document.author,
+                        "site": document.site,
+                        "language": document.language,
+                        "content_hash": document.content_hash,
+                        "chunk_index": chunk.index,
+                        "n_chunks": len(chunks),
+                        "start": chunk.start,
+                        "end": chunk.end,
+                    },
+                    excluded_embed_metadata_keys=_NOT_LEXICAL,
+                    excluded_llm_metadata_keys=_NOT_LEXICAL,
+                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=document.doc_id)},
+                )
+                nodes.append(node)
         keep = {node.node_id for node in nodes}
+        doc_ids = list(dict.fromkeys(document.doc_id for document, _, _ in items))
         with self.writing():
             before = self._fingerprint_if_local()
-            old = [cid for cid in self.chunk_ids(document.doc_id) if cid not in keep]
+            old = [cid for cid in self.chunk_ids_of(doc_ids) if cid not in keep]
             for start in range(0, len(nodes), 512):
                 self.vector_store.add(nodes[start : start + 512])
             if old:
                 self.collection.delete(ids=old)
             self.mark_changed()
-            self._lexical_follows(document.doc_id, before)
+            self._lexical_follows(doc_ids, before)
+
+    def chunk_ids_of(self, doc_ids: list[str]) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(doc_ids), 500):
+            batch = doc_ids[start : start + 500]
+            where = {"doc_id": batch[0]} if len(batch) == 1 else {"doc_id": {"$in": batch}}
+            ids.extend(self._get_all([], where=where)["ids"])
+        return ids
 
     def remove_document(self, doc_id: str) -> int:
         """Delete every chunk of a document; returns how many there were."""
@@ -265,19 +282,19 @@ class ChunkStore:
             if ids:
                 self.collection.delete(ids=ids)
                 self.mark_changed()
-                self._lexical_follows(doc_id, before)
+                self._lexical_follows([doc_id], before)
         return len(ids)
 
     def _fingerprint_if_local(self) -> str:
         return "" if self.settings.chroma_url else self.fingerprint()
 
-    def _lexical_follows(self, doc_id: str, before: str) -> None:
+    def _lexical_follows(self, doc_ids: list[str], before: str) -> None:
         """Bring the local lexical index along with this write when it was in step just before
         it: then the write is the only change since (every local writer holds the write lock), and
         the next search, here or in another process on this index, has nothing to catch up. With a
         Chroma server, other machines write without our lock: searches catch up by comparison."""
         if before:
-            self.lexical.follow(doc_id, before, self.fingerprint())
+            self.lexical.follow(doc_ids, before, self.fingerprint())
 
     @contextmanager
     def writing(self) -> Iterator[None]:

@@ -49,3 +49,30 @@ def test_the_embedders_callback_manager_does_not_grow_with_each_event():
     worker.join()
     events()
     assert sum(len(ids) for ids in manager._trace_map.values()) <= 1  # the stock one holds 1,000 ids here
+
+
+def test_passages_are_embedded_shortest_first_and_returned_in_their_order():
+    """Sorting by length keeps each batch's padding small; the caller still gets its order."""
+    from rag.embedder import SentenceTransformersEmbedder
+
+    seen: list[list[str]] = []
+
+    class Model:
+        def get_text_embedding_batch(self, texts):
+            seen.append(list(texts))
+            return [[float(len(t))] for t in texts]
+
+    embedder = object.__new__(SentenceTransformersEmbedder)
+    embedder._model, embedder.bfloat16 = Model(), False
+    texts = ["a long passage of text", "short", "a middling one"]
+    assert embedder.embed_passages(texts) == [[22.0], [5.0], [14.0]]
+    assert seen == [["short", "a middling one", "a long passage of text"]]
+
+
+def test_bf16_is_used_only_where_the_cpu_does_it_natively(monkeypatch):
+    from rag import embedder
+
+    embedder.cpu_has_bf16.cache_clear()
+    flags = open("/proc/cpuinfo").read()
+    assert embedder.cpu_has_bf16() == ("amx_bf16" in flags or "avx512_bf16" in flags)
+    embedder.cpu_has_bf16.cache_clear()

@@ -128,20 +128,33 @@ def test_index_built_with_another_model_is_refused(settings, tmp_path):
 def test_ingest_streams_documents_are_stored_while_files_are_still_being_read(fake_pipeline, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(150):
+    for i in range(300):
         (folder / f"{i:03}.txt").write_text(f"Article {i} : le conseil municipal de la ville {i} vote son budget.")
     events = []
     stored_when = []
 
     def progress(stage, done, total):
         events.append((stage, done, total))
-        if stage == "reading" and done == 100:
+        if stage == "reading" and done == 200:
             stored_when.append(fake_pipeline.store.count())
 
     report = fake_pipeline.ingest([folder], progress)
-    assert len(report.added) == 150 and report.ok
-    assert stored_when[0] >= 64  # a batch was embedded and stored before the 100th file was read
+    assert len(report.added) == 300 and report.ok
+    assert stored_when[0] >= 128  # a batch was embedded and stored before the 200th file was read
     embedding = [e for e in events if e[0] == "embedding"]
-    assert embedding[-1][1] == embedding[-1][2] == 150  # the bar ends full
+    assert embedding[-1][1] == embedding[-1][2] == 300  # the bar ends full
     first_embed = events.index(embedding[0])
     assert any(stage == "reading" for stage, _, _ in events[first_embed:])  # reading went on after
+
+
+def test_a_folder_s_ragignore_keeps_files_out(fake_pipeline, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "drafts").mkdir(parents=True)
+    (docs / "article.txt").write_text("Un article sur les quotas de pêche en Méditerranée.")
+    (docs / "NOTICE.md").write_text("# Licences\nNot an article.")
+    (docs / "drafts" / "draft.txt").write_text("Un brouillon à ne pas indexer.")
+    (docs / ".ragignore").write_text("# not articles\nNOTICE.md\ndrafts/*\n")
+    report = fake_pipeline.ingest([docs])
+    assert report.added == [str(docs / "article.txt")] and not report.failed
+    # a file named on the command line is read whatever the folder's .ragignore says
+    assert fake_pipeline.ingest([docs / "NOTICE.md"]).added == [str(docs / "NOTICE.md")]

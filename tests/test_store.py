@@ -139,3 +139,16 @@ def test_writes_wait_for_another_process_writing_the_same_index(indexed, tmp_pat
     holder.wait(10)
     assert report.added and waited >= 1.0  # it wrote only once the other writer was done
     assert indexed.check().damaged == []
+
+
+def test_an_ingest_batch_is_one_write(fake_pipeline, tmp_path, monkeypatch):
+    """Documents read together are stored in one write: one revision, one lexical step."""
+    for i in range(5):
+        (tmp_path / f"d{i}.txt").write_text(f"Article {i} sur la pêche au thon en Méditerranée, numéro {i}.")
+    fake_pipeline.store.lexical.sync()  # in step before (a new index gets its first revision stamped here)
+    stamps = []
+    mark = fake_pipeline.store.mark_changed
+    monkeypatch.setattr(fake_pipeline.store, "mark_changed", lambda: stamps.append(1) or mark())
+    report = fake_pipeline.ingest([tmp_path])
+    assert len(report.added) == 5 and len(stamps) == 1
+    assert fake_pipeline.store.lexical.is_current() and fake_pipeline.store.lexical.count() == 5
