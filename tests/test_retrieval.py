@@ -88,3 +88,22 @@ def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, 
     assert all("neige" in text for text in tops)
     assert indexed.store.lexical.count() == indexed.store.count()
     assert indexed.store.lexical.is_current()
+
+
+def test_a_passage_only_bm25_found_is_given_its_dense_score_too(indexed):
+    """An English question naming a French article's rare word: when the dense side's candidates
+    miss that article, it must not count as the dense side's worst; its own cosine is used."""
+    import numpy as np
+
+    from rag.retrieval import _dense_retriever_class
+
+    store, embedder = indexed.store, indexed.embedder
+    lexical = indexed.retriever.lexical().retrieve("Mistral")
+    assert lexical and lexical[0].node.metadata["source"].endswith("mistral.txt")
+    dense = _dense_retriever_class()(store, embedder, 1, None, lexical)  # one dense candidate only
+    found = {n.node.node_id: n.score for n in dense.retrieve("Bruxelles thon quotas")}
+    mistral = lexical[0].node.node_id
+    assert mistral in found and len(found) == 2
+    stored = store.collection.get(ids=[mistral], include=["embeddings"])["embeddings"][0]
+    expected = float(np.dot(stored, embedder.embed_query("Bruxelles thon quotas")))
+    assert found[mistral] == pytest.approx(expected, abs=1e-5)

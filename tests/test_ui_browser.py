@@ -37,6 +37,7 @@ def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]
     """A fresh index holding the demo corpus, and the environment that points at it."""
     index = tmp_path_factory.mktemp("served") / "index"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
+    env["RAG_ALLOW_PRIVATE_URLS"] = "1"  # the test's web site is on 127.0.0.1 (refused by default: test_ui.py)
     env.pop("RAG_AUTH", None)
     subprocess.run([RAG, "ingest", str(SEED)], env=env, check=True, capture_output=True)
     return index, env
@@ -114,6 +115,35 @@ def test_chat_citation_upload_in_a_real_browser(server, browser, tmp_path):
     assert "ostreiculture.txt" in page.locator("#sources").inner_text()
     assert any("deux millions" in text for text in page.locator("#sources mark").all_inner_texts())
     page.close()
+
+
+def test_add_a_web_page_then_copy_a_cited_answer(server, browser, web_site):
+    """The Documents tab adds a page by its link; the answer from it links to the page, and the
+    copy button puts the answer with its citations on the clipboard as Markdown."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto(server)
+    url = f"{web_site}/second_page.html"
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#url input, #url textarea").first.fill(url)
+    page.locator("#add-page").click()
+    expect(page.locator("#upload-results")).to_contain_text("added", timeout=90_000)
+    expect(page.locator("#documents")).to_contain_text("Harbour city opens its first tidal power plant")
+
+    page.get_by_role("tab", name="Chat").click()
+    _ask(page, "How many homes can the new tidal plant supply?")
+    page.locator("#sources mark").first.wait_for(timeout=90_000)
+    assert "30,000 homes" in " ".join(page.locator("#sources mark").all_inner_texts())
+    assert page.locator("#sources a.origin").first.get_attribute("href") == url
+    assert "2021-03-02" in page.locator("#sources").inner_text()
+
+    page.locator("#copy").click()
+    page.wait_for_function("async () => (await navigator.clipboard.readText()).includes('[1]')", timeout=10_000)
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "30,000 homes" in copied and f"(2021-03-02), <{url}>: «" in copied
+    context.close()
 
 
 def test_abstention_in_the_browser(server, browser):

@@ -25,10 +25,12 @@ from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.readers import SUPPORTED_SUFFIXES
 from rag.types import Answer, AnswerSentence, Citation, DocumentInfo, Hit
 
-EXAMPLES = [
+EXAMPLES = [  # from the demo corpus (corpus/): English questions about French articles and the reverse
     "why is the EU looking at Mistral?",
-    "How much has Microsoft invested in OpenAI?",
-    "Pourquoi la Commission européenne s'intéresse-t-elle à Mistral AI ?",
+    "Why did Algeria cut off internet access in June 2018?",
+    "How many people died in the Nice attack?",
+    "Combien de jeunes filles sont mortes dans l'incendie de l'escape game en Pologne ?",
+    "What happened in Burundi in 2016?",
     "Que défend Brad Smith ?",
 ]
 MAX_UPLOAD_MB = 20.0
