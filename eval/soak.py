@@ -218,6 +218,8 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         server.terminate()
         server.wait(30)
         log.close()
+        if errors:  # what the server said about them
+            print((work / "serve.log").read_text(encoding="utf-8", errors="replace")[-6000:], file=sys.stderr)
 
     check = subprocess.run([RAG, "docs", "check", "--json"], env=env, capture_output=True, text=True, check=False)
     listed = subprocess.run([RAG, "docs", "list", "--json"], env=env, capture_output=True, text=True, check=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rag.dates import DateRange, bounds
 from rag.embedder import Embedder
@@ -17,6 +19,7 @@ from rag.types import Hit
 if TYPE_CHECKING:
     from llama_index.core.retrievers import BaseRetriever
 
+T = TypeVar("T")
 FUSION_MODES = {"relative": "relative_score", "rrf": "reciprocal_rerank"}
 # The lexical side's best candidates written in another language than the query are given their
 # dense score too. e5 rates a passage in the query's own language above one in another language
@@ -62,8 +65,11 @@ def _dense_retriever_class() -> type:
 
             vector = self._embedder.embed_query(query_bundle.query_str)
             where = self._dates.chroma_where() if self._dates else None
-            result = self._store.vector_store.query(
-                VectorStoreQuery(query_embedding=vector, similarity_top_k=self._top_k), where=where
+            result = _retrying(
+                lambda: self._store.vector_store.query(
+                    VectorStoreQuery(query_embedding=vector, similarity_top_k=self._top_k), where=where
+                ),
+                self._store,
             )
             found = [
                 NodeWithScore(node=node, score=float(score))
@@ -72,7 +78,15 @@ def _dense_retriever_class() -> type:
             seen = {n.node.node_id for n in found}
             missing = {n.node.node_id: n.node for n in self._also if n.node.node_id not in seen}
             if missing:
-                got = self._store.collection.get(ids=list(missing), include=["embeddings"])
+                from chromadb.errors import ChromaError
+
+                try:
+                    got = self._store.collection.get(ids=list(missing), include=["embeddings"])
+                except ChromaError:
+                    # A chunk deleted by a concurrent update since the lexical side read it makes
+                    # Chroma fail the whole read ("Error finding id", seen in eval/soak.py): this
+                    # search goes without those scores, as it did before they were added.
+                    return found
                 query = np.asarray(vector, dtype=np.float32)
                 for chunk_id, embedding in zip(got["ids"], got["embeddings"], strict=True):
                     cosine = float(np.dot(np.asarray(embedding, dtype=np.float32), query))
@@ -80,6 +94,25 @@ def _dense_retriever_class() -> type:
             return found
 
     return DenseRetriever
+
+
+def _retrying(read: Callable[[], T], store: ChunkStore, attempts: int = 3) -> T:
+    """A Chroma read, tried again when another process's write made it fail: a filtered query
+    (a date range) that meets a chunk this process's embedded client has not loaded fails whole
+    ("Error finding id", seen in eval/soak.py). The store opens itself again when it sees that
+    write (ChunkStore.fingerprint); a write landing between that check and the query is caught
+    here."""
+    from chromadb.errors import ChromaError
+
+    for attempt in range(attempts):
+        try:
+            return read()
+        except ChromaError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+            store.fingerprint()  # reopens the store if another process wrote
+    raise AssertionError("unreachable")
 
 
 @functools.cache

@@ -7,6 +7,7 @@ it; there is no second catalogue that could drift out of step.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,8 @@ class ChunkStore:
 
         self.settings = settings
         self.lexical = LexicalIndex(settings, self)  # derived from the chunks, kept in step by each write
+        self._seen_revision = ""  # the collection's revision this process's Chroma client holds
+        self._reopening = threading.Lock()
 
     @cached_property
     def _client(self) -> Any:
@@ -113,6 +116,7 @@ class ChunkStore:
             )
         if (collection.metadata or {}).get("dates") != DATES_VERSION:
             _add_date_bounds(collection)
+        self._seen_revision = str((collection.metadata or {}).get("revision") or "")  # what this client loaded
         return collection
 
     @cached_property
@@ -320,7 +324,9 @@ class ChunkStore:
         current = self._client.get_collection(self.settings.collection).metadata or {}
         # hnsw:* keys cannot be written again (Chroma keeps them in the collection's configuration)
         metadata = {k: v for k, v in current.items() if not k.startswith("hnsw:")}
-        self.collection.modify(metadata={**metadata, "revision": uuid.uuid4().hex})
+        revision = uuid.uuid4().hex
+        self.collection.modify(metadata={**metadata, "revision": revision})
+        self._seen_revision = revision  # our own write: our client holds it
 
     def document_signatures(self) -> dict[str, str]:
         """Each document's content hash (two side by side after an interrupted update), from the
@@ -349,7 +355,30 @@ class ChunkStore:
         if not revision:
             self.mark_changed()
             revision = (self._client.get_collection(self.settings.collection).metadata or {}).get("revision")
+        if self._reopen_if_written_elsewhere(str(revision)):
+            count = self.collection.count()
         return f"{revision}-{count}"
+
+    def _reopen_if_written_elsewhere(self, revision: str) -> bool:
+        """Open the embedded store again when another process wrote to it since this one last
+        looked (a `rag ingest` beside a running chat): Chroma's embedded client keeps each
+        collection's vector index in memory and never reads what another process added, so the
+        new chunks stayed out of vector search and a filtered search (a date range) failed with
+        "Error finding id" (tests/test_store.py). A new client loads the index from disk and its
+        log. The old one is not stopped: searches running on it finish. A Chroma server has
+        one process holding the index: nothing to do."""
+        if self.settings.chroma_url or revision == self._seen_revision:
+            return False
+        with self._reopening:
+            if revision == self._seen_revision:
+                return False
+            self._seen_revision = revision
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
+            for cached in ("_client", "collection", "vector_store"):
+                self.__dict__.pop(cached, None)
+            return True
 
 
 def _add_date_bounds(collection: Any) -> None:

@@ -152,3 +152,38 @@ def test_an_ingest_batch_is_one_write(fake_pipeline, tmp_path, monkeypatch):
     report = fake_pipeline.ingest([tmp_path])
     assert len(report.added) == 5 and len(stamps) == 1
     assert fake_pipeline.store.lexical.is_current() and fake_pipeline.store.lexical.count() == 5
+
+
+def test_a_chunk_another_process_wrote_is_found_by_vector_search_and_date_filters(settings, tmp_path):
+    """Chroma's embedded client keeps its vector index in memory: a serving process did not see
+    what a `rag ingest` in another process added, and a date-filtered search then failed."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    from rag.dates import DateRange
+    from rag.pipeline import build_pipeline
+    from tests.conftest import FakeEmbedder
+
+    (tmp_path / "a.txt").write_text("date 2016-03-01\nLe conseil municipal de Lyon vote son budget annuel.")
+    reader = build_pipeline(settings, embedder=FakeEmbedder())
+    reader.ingest([tmp_path / "a.txt"])
+    assert len(reader.search("budget Lyon", 5)) == 1  # the reader process has its index in memory
+    (tmp_path / "b.txt").write_text("date 2016-04-02\nLes apiculteurs du Jura annoncent une récolte de miel record.")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from rag.pipeline import build_pipeline
+        from rag.settings import Settings
+        from tests.conftest import FakeEmbedder
+        settings = Settings.from_env(index=Path({str(settings.index)!r}), embed_model="fake", reader="cosine")
+        assert build_pipeline(settings, embedder=FakeEmbedder()).ingest([Path({str(tmp_path / "b.txt")!r})]).ok
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parent.parent)
+    hits = reader.search("apiculteurs miel Jura", 5, DateRange.parse("2016", "2016"))
+    assert hits and hits[0].source.endswith("b.txt")
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    vector = reader.embedder.embed_query("apiculteurs miel Jura")
+    found = reader.store.vector_store.query(VectorStoreQuery(query_embedding=vector, similarity_top_k=1))
+    assert found.nodes[0].metadata["source"].endswith("b.txt")  # the dense side itself, not only BM25
