@@ -201,7 +201,12 @@ class _Run:
             return []
         if not items:
             self.report.notes.append(f"{source}: the feed lists no articles")
-        return [(item.url, Origin(item.url, item.title, item.date)) for item in items]
+        limit = self.settings.fetch_max_items
+        if len(items) > limit:
+            self.report.notes.append(
+                f"{source}: the feed lists {len(items)} articles; the first {limit} were read (RAG_FETCH_MAX_ITEMS)"
+            )
+        return [(item.url, Origin(item.url, item.title, item.date)) for item in items[:limit]]
 
     def _unchanged(self, source: str, previous: DocumentInfo | None, digest: str) -> bool:
         if previous is not None and previous.content_hash == digest:

@@ -85,6 +85,7 @@ class Settings:
     fetch_timeout: float = 20.0  # seconds for each request
     fetch_max_mb: float = 10.0  # largest page or feed accepted
     fetch_max_redirects: int = 5
+    fetch_max_items: int = 200  # articles read from one feed (the first ones it lists)
     # Whether the web app may fetch loopback, private and link-local addresses (the command
     # line always may: it runs as you, on your machine).
     allow_private_urls: bool = False

@@ -166,3 +166,15 @@ def test_feed_items_resolve_relative_links_and_dates(settings, web_site):
 def test_normalized_urls():
     assert normalize_url("HTTPS://Example.ORG/a?b=1#top") == "https://example.org/a?b=1"
     assert normalize_url("http://example.org") == "http://example.org/"
+
+
+def test_a_feed_is_read_up_to_its_first_articles(web_site, settings):
+    pipeline = build_pipeline(settings.with_(fetch_max_items=1), embedder=FakeEmbedder())
+    report = pipeline.ingest([], feeds=[f"{web_site}/feed.xml"])
+    assert len(report.added) == 1 and not report.failed
+    assert any("lists 3 articles; the first 1 were read (RAG_FETCH_MAX_ITEMS)" in note for note in report.notes)
+
+
+def test_ingest_without_anything_to_add_says_what_to_give(runner):
+    result = runner.invoke(cli.main, ["ingest"])
+    assert result.exit_code == 2 and "Give files, folders or URLs" in result.output
