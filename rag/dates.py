@@ -44,12 +44,16 @@ MONTHS = {
 _MONTH_NAMES = "|".join(
     sorted((re.escape(m) for m in MONTHS if len(m) > 3 or m in ("may", "mai")), key=len, reverse=True)
 )
-# "in 2016", "en 2016", "during 2016", "of 2016", "in March 2016", "en mars 2016", "au printemps
-# 2016" is not a month: only a year or a named month followed by its year narrows the search.
+# "in 2016", "en 2016", "during 2016", "in March 2016", "en mars 2016"; "au printemps 2016" is not
+# a month: only a year or a named month followed by its year narrows the search. After "of",
+# "de", "du" a number is more often a count ("plus de 2000 manifestants", "a crowd of 2000
+# people"): there the year must end the clause ("le budget de 2016 ?").
+_YEAR = r"(?:19|20)\d\d"
 _IN_QUESTION = re.compile(
-    rf"\b(?:in|en|during|of|from|since|depuis|durant|pendant|de|du|d'|année|year)\s+"
-    rf"(?:(?:the\s+)?(?:month\s+of\s+|mois\s+de\s+)?(?P<month>{_MONTH_NAMES})\s+)?(?P<year>(?:19|20)\d\d)\b"
-    rf"|\b(?P<month2>{_MONTH_NAMES})\s+(?P<year2>(?:19|20)\d\d)\b",
+    rf"\b(?:in|en|during|from|since|depuis|durant|pendant|année|year)\s+"
+    rf"(?:(?:the\s+)?(?:month\s+of\s+|mois\s+de\s+)?(?P<month>{_MONTH_NAMES})\s+)?(?P<year>{_YEAR})\b"
+    rf"|\b(?:of|de|du|d')\s*(?P<year3>{_YEAR})(?=\s*(?:[?.!,;:»)]|$))"
+    rf"|\b(?P<month2>{_MONTH_NAMES})\s+(?P<year2>{_YEAR})\b",
     re.IGNORECASE,
 )
 
@@ -129,7 +133,7 @@ def range_in_question(question: str) -> DateRange | None:
     compares periods, and narrowing to one would hide the other)."""
     found = set()
     for match in _IN_QUESTION.finditer(question):
-        year = match.group("year") or match.group("year2")
+        year = match.group("year") or match.group("year2") or match.group("year3")
         month = match.group("month") or match.group("month2")
         found.add(f"{year}-{MONTHS[month.lower()]:02d}" if month else year)
     if len(found) != 1:

@@ -47,6 +47,9 @@ def test_ranges_from_user_input():
         ("How many died in the 2019 fire?", None),  # an event's year, not "in 2019"
         ("Did prices rise more in 2016 or in 2017?", None),  # two periods: compared, not narrowed
         ("How many flights were cancelled, 2000 of them?", None),
+        ("Quel était le budget de 2016 ?", "2016"),
+        ("Pourquoi plus de 2000 personnes ont-elles manifesté ?", None),  # a count, not a year
+        ("Why did a crowd of 2000 people gather?", None),
     ],
 )
 def test_the_period_a_question_names(question, period):
