@@ -86,6 +86,20 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Any:
+    """The CLI over a fake embedder: every command gets the same kind of pipeline as in production."""
+    from click.testing import CliRunner
+
+    from rag import cli
+
+    def fake_pipeline(index: Path | None, **overrides: Any) -> Pipeline:
+        return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
+
+    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
+    return CliRunner()
+
+
+@pytest.fixture
 def fake_pipeline(settings: Settings) -> Pipeline:
     return build_pipeline(settings, embedder=FakeEmbedder())
 

@@ -8,17 +8,6 @@ from rag.pipeline import build_pipeline
 from tests.conftest import ARTICLE_FR, FakeEmbedder, write_samples
 
 
-@pytest.fixture
-def runner(monkeypatch, settings):
-    """The CLI over a fake embedder: every command gets the same kind of pipeline as in production."""
-
-    def fake_pipeline(index, **overrides):
-        return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
-
-    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
-    return CliRunner()
-
-
 def test_ingest_json_contract_and_exit_status(runner, tmp_path, settings):
     write_samples(tmp_path / "docs")
     result = runner.invoke(cli.main, ["ingest", str(tmp_path / "docs"), "--json"])

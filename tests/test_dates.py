@@ -3,7 +3,6 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from rag import cli
 from rag.dates import DateRange, bounds, range_in_question, wants_recent
@@ -116,11 +115,7 @@ def test_a_question_naming_a_year_reads_that_year_plus_the_best_passage_of_any_d
     assert {h.date for h in explicit.hits} == {"2021-02"}
 
 
-def test_cli_search_and_ask_since_until(monkeypatch, settings, dated):
-    monkeypatch.setattr(
-        cli, "_pipeline", lambda index, **o: build_pipeline(settings.with_(**o), embedder=FakeEmbedder())
-    )
-    runner = CliRunner()
+def test_cli_search_and_ask_since_until(runner, dated):
     result = runner.invoke(cli.main, ["search", "Burundi", "--since", "2018-01-01", "--json", "-k", "10"])
     assert result.exit_code == 0, result.output
     hits = json.loads(result.stdout)["hits"]

@@ -3,22 +3,12 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from rag import cli
 from rag.errors import DocumentError
 from rag.pipeline import build_pipeline
 from rag.web import Fetcher, normalize_url, parse_feed, user_agent
 from tests.conftest import FakeEmbedder
-
-
-@pytest.fixture
-def runner(monkeypatch, settings):
-    def fake_pipeline(index, **overrides):
-        return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
-
-    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
-    return CliRunner()
 
 
 def test_ingest_a_url_stores_the_article_with_its_metadata_and_none_of_the_boilerplate(runner, web_site, settings):
