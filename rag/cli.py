@@ -361,8 +361,7 @@ def _print_answer(events: Iterator[Any]) -> None:
     if answer.notice:
         _stderr().print(f"[yellow]Notice:[/yellow] {answer.notice}", highlight=False)
     if answer.dates is not None:
-        why = " (named in the question; plus the best passage of any date)" if answer.dates.from_question else ""
-        _stderr().print(f"[dim]Documents dated {answer.dates.describe()}{why}[/dim]", highlight=False)
+        _stderr().print(f"[dim]{answer.dates.note()}[/dim]", highlight=False)
     if not streamed or answer.abstained or answer.backend == "extractive":
         click.echo(answer.text)
     click.echo()

@@ -104,6 +104,16 @@ class DateRange:
         """Chroma's filter: documents whose dates overlap the range."""
         return {"$and": [{"date_to": {"$gte": max(self.low, 1)}}, {"date_from": {"$lte": self.high}}]}
 
+    def covers(self, date: str) -> bool:
+        """Whether a document with this date overlaps the range (an undated one never does)."""
+        low, high = bounds(date)
+        return high >= max(self.low, 1) and low <= self.high
+
+    def note(self) -> str:
+        """What an answer says of the range its passages were narrowed to."""
+        why = " (named in the question; plus the best passage of any date)" if self.from_question else ""
+        return f"Documents dated {self.describe()}{why}"
+
     def describe(self) -> str:
         if self.since and self.until:
             return self.since if self.since == self.until else f"{self.since} to {self.until}"

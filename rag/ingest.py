@@ -21,6 +21,7 @@ from rag.readers import Origin, check_readable, doc_id_for
 from rag.settings import Settings
 from rag.store import ChunkStore
 from rag.types import Chunk, Document, DocumentInfo, IngestFailure, IngestReport
+from rag.web import Fetcher, normalize_url, parse_feed
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
@@ -127,7 +128,7 @@ class _Run:
         self.source_by_hash = {doc.content_hash: doc.source for doc in self.known.values()}
         self.limits = Limits(settings.read_timeout, settings.read_memory_mb)
         self.writer = _Writer(store, embedder, self.report, progress)
-        self.allow_private = allow_private
+        self.fetcher = Fetcher(settings, allow_private)
 
     def file(self, path: Path) -> None:
         try:
@@ -153,11 +154,9 @@ class _Run:
     def page(self, url: str, hints: Origin | None = None) -> None:
         """A web page, known by its URL: unchanged when the text extracted from it is (a page's
         ads and counters change at every fetch; its article does not)."""
-        from rag.web import Fetcher, normalize_url
-
         source = normalize_url(url)
         try:
-            fetched = Fetcher(self.settings, self.allow_private).page(source)
+            fetched = self.fetcher.page(source)
             doc_id = doc_id_for_url(source)
             origin = Origin(source, hints.title if hints else "", hints.date if hints else "")
             document, chunks = read_isolated(
@@ -188,11 +187,9 @@ class _Run:
 
     def feed_items(self, feed: str) -> list[tuple[str, Origin | None]]:
         """The pages a feed links to (a failure is reported under the feed's URL)."""
-        from rag.web import Fetcher, normalize_url, parse_feed
-
         source = normalize_url(feed)
         try:
-            items = parse_feed(Fetcher(self.settings, self.allow_private).feed(source))
+            items = parse_feed(self.fetcher.feed(source))
         except DocumentError as exc:
             self.report.failed.append(IngestFailure(source, f"feed: {exc}"))
             return []

@@ -16,6 +16,7 @@ from typing import Any
 
 from rag.errors import DocumentError
 from rag.types import Document
+from rag.web import is_url
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 _DATE_HEADER = re.compile(r"\A\s*date\s*[:=]?\s*(\d{4}-\d{2}(?:-\d{2})?)\b[ \t]*", re.IGNORECASE)
@@ -205,7 +206,7 @@ def _read_text(data: bytes, markdown: bool) -> tuple[str, _Meta]:
     return text, _Meta(
         title,
         date,
-        url if url.lower().startswith(("http://", "https://")) else "",
+        url if is_url(url) else "",
         fields.get("author", ""),
         fields.get("site", ""),
     )
@@ -316,7 +317,7 @@ def _html_metadata(soup: Any) -> _Meta:
     url = str(canonical["href"]) if canonical is not None else url
     author = _meta_content(soup, {"name": "author"}) or _meta_content(soup, {"property": "article:author"})
     site = _meta_content(soup, {"property": "og:site_name"})
-    return _Meta(str(title).strip(), date, url if url.lower().startswith(("http://", "https://")) else "", author, site)
+    return _Meta(str(title).strip(), date, url if is_url(url) else "", author, site)
 
 
 def _meta_content(soup: Any, attrs: dict[str, str]) -> str:

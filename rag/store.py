@@ -209,11 +209,7 @@ class ChunkStore:
         return out
 
     def chunk_ids(self, doc_id: str) -> list[str]:
-        return list(self.collection.get(where={"doc_id": doc_id}, include=[])["ids"])
-
-    def replace_document(self, document: Document, chunks: list[Chunk], embeddings: list[list[float]]) -> None:
-        """Write a document's new chunks, then delete its old ones (see replace_documents)."""
-        self.replace_documents([(document, chunks, embeddings)])
+        return self.chunk_ids_of([doc_id])
 
     def replace_documents(self, items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
         """Write these documents' new chunks, then delete their old ones, as one write: one turn
@@ -227,7 +223,7 @@ class ChunkStore:
 
         nodes: list[BaseNode] = []
         for document, chunks, embeddings in items:
-            low, high = bounds(document.date)
+            dated = _date_fields(document.date)
             for chunk, embedding in zip(chunks, embeddings, strict=True):
                 node = TextNode(
                     id_=chunk.chunk_id,
@@ -239,8 +235,7 @@ class ChunkStore:
                         "title": document.title,
                         "source": document.source,
                         "date": document.date,
-                        "date_from": low,
-                        "date_to": high,
+                        **dated,
                         "url": document.url,
                         "author": document.author,
                         "site": document.site,
@@ -391,13 +386,16 @@ def _add_date_bounds(collection: Any) -> None:
         if todo:
             collection.update(
                 ids=[cid for cid, _ in todo],
-                metadatas=[
-                    {**m, "date_from": bounds(str(m.get("date", "")))[0], "date_to": bounds(str(m.get("date", "")))[1]}
-                    for _, m in todo
-                ],
+                metadatas=[{**m, **_date_fields(str(m.get("date", "")))} for _, m in todo],
             )
         if len(page["ids"]) < PAGE:
             break
         offset += PAGE
     metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
     collection.modify(metadata={**metadata, "dates": DATES_VERSION})
+
+
+def _date_fields(date: str) -> dict[str, int]:
+    """The chunk metadata date filters read (rag/dates.py)."""
+    low, high = bounds(date)
+    return {"date_from": low, "date_to": high}

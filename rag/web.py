@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from rag.errors import DocumentError
@@ -32,6 +31,8 @@ _REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         ours = version("rag-news")
     except PackageNotFoundError:  # pragma: no cover - running from a bare checkout

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.answer import final_answer
-from rag.dates import DateRange, bounds
+from rag.dates import DateRange
 from rag.errors import RagError
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.readers import SUPPORTED_SUFFIXES
@@ -94,8 +94,7 @@ class ChatUI:
         if answer.notice:
             body += f'<div class="notice">Note: {html.escape(answer.notice)}</div>'
         if answer.dates is not None:
-            why = " (named in the question; plus the best passage of any date)" if answer.dates.from_question else ""
-            body += f'<div class="notice">Documents dated {html.escape(answer.dates.describe())}{why}.</div>'
+            body += f'<div class="notice">{html.escape(answer.dates.note())}.</div>'
         if answer.rejected:  # what the model wrote, for the curious: each sentence with its verdict
             written = " ".join(ChatUI.sentence_html(s) for s in answer.rejected)
             body += f'<details class="notice"><summary>What the model wrote</summary>{written}</details>'
@@ -297,8 +296,7 @@ class ChatUI:
         dates = DateRange.parse(since, until)
         documents = self.pipeline.documents()
         if dates is not None:
-            low, high = max(dates.low, 1), dates.high
-            documents = [d for d in documents if bounds(d.date)[1] >= low and bounds(d.date)[0] <= high]
+            documents = [d for d in documents if dates.covers(d.date)]
         documents.sort(key=lambda d: d.date, reverse=True)
         return [[d.date, d.title, _source_markdown(d), d.language, d.chunks, d.doc_id] for d in documents]
 
@@ -585,7 +583,9 @@ _NEW_TAB = 'target="_blank" rel="noopener noreferrer"'
 
 def _safe_link(url: str) -> str:
     """The URL if it is an http(s) link, else "" (never a javascript: or data: link)."""
-    return url if url.lower().startswith(("http://", "https://")) else ""
+    from rag.web import is_url
+
+    return url if is_url(url) else ""
 
 
 def _title_html(title: str, url: str) -> str:
