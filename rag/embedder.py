@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import ModelError, SettingsError
-from rag.models import BUNDLED_MODEL, bundled_model_dir, is_prepared
+from rag.models import BUNDLED_MODEL, bundled_model_dir, is_prepared, model_environment
 from rag.settings import Settings
 
 
@@ -30,8 +29,7 @@ class SentenceTransformersEmbedder:
     bfloat16 = False
 
     def __init__(self, settings: Settings) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        model_environment()
         self.name = settings.embed_model
         # bf16 matrix products where the CPU does them natively (AMX or AVX-512 BF16): 2.4x faster
         # embedding, vectors at cosine > 0.9999 of float32's (README "Speed"); float32 elsewhere.
@@ -88,6 +86,15 @@ class SentenceTransformersEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         return list(self._query_vector(text))
+
+    def token_embeddings(self) -> Any:
+        """The model's token embedding layer (a torch module), for a reader built on the same
+        base model to share (rag/reader.py); None when it cannot be found."""
+        try:
+            model: Any = self._model._model[0].auto_model
+            return model.embeddings.word_embeddings
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return None
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - embedders live as long as the process
     def _query_vector(self, text: str) -> tuple[float, ...]:

@@ -24,13 +24,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import ModelError, SettingsError
+from rag.models import model_environment
 
 if TYPE_CHECKING:
     from rag.embedder import Embedder
@@ -99,8 +99,7 @@ class ReaderConfig:
 def build_cross_encoder(base_dir: Path, layers: int = LAYERS, max_length: int = MAX_LENGTH) -> Any:
     """The reader's architecture over the base model's folder: its first `layers` layers, mean
     pooling, one linear score. Used untrained by the training script, then with weights loaded."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    model_environment()
     from sentence_transformers import CrossEncoder
     from sentence_transformers.cross_encoder.modules import Dense, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
@@ -346,8 +345,7 @@ class ReaderEmbedder:
                 f"The reader's adapter {weights} is missing or does not match its hash: reinstall the package "
                 "or retrain it with eval/reader/train_biencoder.py"
             )
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        model_environment()
         from safetensors.torch import load_file
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
@@ -362,6 +360,24 @@ class ReaderEmbedder:
         except (KeyError, RuntimeError) as exc:
             raise ModelError(f"The reader's adapter {weights} does not fit the base model ({exc}): retrain it") from exc
         self.model.eval()
+
+    def share_token_embeddings(self, embedder: Embedder) -> bool:
+        """Use the retrieval model's token embeddings instead of this copy's when they are the
+        same (the adapter does not change them): 96 of e5's 118 M parameters, 384 MB saved in a
+        served chat. Whether it shared them."""
+        import torch
+
+        encoder: Any = self.model[0].auto_model
+        mine = encoder.embeddings
+        theirs: Any = getattr(embedder, "token_embeddings", lambda: None)()
+        if theirs is None or theirs is mine.word_embeddings:
+            return theirs is not None
+        if theirs.weight.shape != mine.word_embeddings.weight.shape or not torch.equal(
+            theirs.weight, mine.word_embeddings.weight
+        ):
+            return False
+        mine.word_embeddings = theirs
+        return True
 
     def vectors(self, texts: Sequence[str], queries: bool) -> Any:
         """Unit vectors (numpy, one row per text), in bf16 where the CPU computes it natively."""
@@ -472,6 +488,7 @@ class EvidenceScorer:
         self.reader_embedder: ReaderEmbedder | None = None
         if self.model.adapter_sha256:
             self.reader_embedder = load_reader_embedder(bundled_base(settings), adapter)
+            self.reader_embedder.share_token_embeddings(embedder)
             if self.reader_embedder.sha256 != self.model.adapter_sha256:
                 raise ModelError(
                     f"The evidence reader {EVIDENCE_FILE} was trained on another adapter than {adapter}: "

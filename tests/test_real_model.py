@@ -131,3 +131,35 @@ def test_the_evidence_reader_with_its_shipped_adapter_answers_and_abstains(real_
     for question in ("Who won the 2022 football world cup?", "Quelle est la recette de la tarte tatin ?"):
         abstained = pipeline.ask(question)
         assert abstained.abstained and not abstained.citations and abstained.hits
+
+
+def test_the_reader_shares_the_retrieval_models_token_embeddings_and_scores_the_same(real_settings, real_pipeline):
+    """The evidence reader's copy of e5 uses the retrieval model's token embeddings (384 MB less
+    in a served chat) and its cosines are those of an unshared copy."""
+    from rag.reader import ADAPTER_DIR, ReaderEmbedder, bundled_base, load_reader_embedder
+
+    embedder = real_pipeline.embedder
+    shared = load_reader_embedder(bundled_base(real_settings), ADAPTER_DIR)
+    assert shared.share_token_embeddings(embedder)
+    assert shared.model[0].auto_model.embeddings.word_embeddings is embedder.token_embeddings()
+    alone = ReaderEmbedder(bundled_base(real_settings), ADAPTER_DIR)
+    sentences = ["Le régulateur va examiner l'opération.", "Mistral AI a levé des fonds."]
+    question = "why is the EU looking at Mistral?"
+    assert shared.cosines(question, sentences) == pytest.approx(alone.cosines(question, sentences), abs=1e-6)
+
+
+def test_a_reader_on_other_token_embeddings_keeps_its_own(real_settings, real_pipeline):
+    import torch
+
+    from rag.reader import ADAPTER_DIR, ReaderEmbedder, bundled_base
+
+    reader = ReaderEmbedder(bundled_base(real_settings), ADAPTER_DIR)
+    other = torch.nn.Embedding(10, 384)
+
+    class Other:
+        def token_embeddings(self):
+            return other
+
+    assert not reader.share_token_embeddings(Other())
+    assert not reader.share_token_embeddings(object())  # an embedder without token embeddings
+    assert reader.model[0].auto_model.embeddings.word_embeddings is not other
