@@ -16,7 +16,15 @@ Wikinews texts (../shared/datasets/wikinews; paragraphs reused as often as neede
 document), whose vectors are the e5 vectors of 500 real paragraphs with a little noise (embedding
 N chunks here would take hours), written as the store writes chunks; then the first search (which
 builds the lexical index), search p50/p95, ask p50/p95, the first search after ingesting one more
-article (the lexical index catches up), and peak memory.
+article (the lexical index catches up), and peak memory. Each run (one size per process, so
+that its peak memory is its own) adds its row to eval/benchmarks/scale.jsonl; `--plot` draws
+those rows as docs/scale.png, the latency against index size (needs matplotlib: the dev extra).
+
+    .venv/bin/python eval/benchmark.py --scale 1000   # then 10000, 100000, 1000000
+    .venv/bin/python eval/benchmark.py --plot
+
+`--files N` measures streaming ingest instead: `rag ingest` of N files (distinct short texts from
+the shared data sets) into a fresh index, its time and peak memory.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+SCALE_ROWS = HERE / "benchmarks" / "scale.jsonl"
+SCALE_PLOT = HERE.parent / "docs" / "scale.png"
 
 from rag.metrics import percentile  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
@@ -109,6 +119,58 @@ def scale(n: int, questions: list[str]) -> None:
     print(f"ask                       p50 {ask50:.2f} s, p95 {ask95:.2f} s ({len(ask)} questions)")
     print(f"search after one ingest   {after_add_s:.2f} s (the lexical index catches up with one article)")
     print(f"peak memory               {peak_mb:.0f} MB")
+    row = {
+        "chunks": n,
+        "write_s": round(build_s, 1),
+        "first_search_s": round(first_s, 2),
+        "search_p50_ms": round(p50, 1),
+        "search_p95_ms": round(p95, 1),
+        "ask_p50_s": round(ask50, 3),
+        "ask_p95_s": round(ask95, 3),
+        "search_after_ingest_s": round(after_add_s, 3),
+        "peak_mb": round(peak_mb),
+        "measured": time.strftime("%Y-%m-%d"),
+    }
+    SCALE_ROWS.parent.mkdir(parents=True, exist_ok=True)
+    with SCALE_ROWS.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(f"(row added to {SCALE_ROWS.relative_to(HERE.parent)}; `--plot` draws them)")
+
+
+def latest_rows(path: Path) -> list[dict[str, float]]:
+    """The last row measured for each index size, smallest first."""
+    rows: dict[int, dict[str, float]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rows[int(row["chunks"])] = row
+    return [rows[n] for n in sorted(rows)]
+
+
+def plot(rows: list[dict[str, float]], out: Path) -> None:
+    """Search p50/p95 and ask p50 against index size, log-log, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = [row["chunks"] for row in rows]
+    figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    axis.plot(sizes, [r["search_p50_ms"] for r in rows], "o-", label="search p50")
+    axis.plot(sizes, [r["search_p95_ms"] for r in rows], "o--", label="search p95")
+    axis.plot(sizes, [r["ask_p50_s"] * 1000 for r in rows], "s-", label="ask p50")
+    axis.axhline(150, color="grey", linewidth=0.8, linestyle=":", label="target: search p95 150 ms at 100,000")
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    axis.set_xlabel("chunks in the index")
+    axis.set_ylabel("latency (ms)")
+    axis.set_title("rag-news: latency against index size (2 cores)")
+    axis.grid(True, which="both", linewidth=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    plt.close(figure)
 
 
 def plain_llamaindex(corpus: Path, index: Path) -> int:
@@ -134,6 +196,54 @@ def plain_llamaindex(corpus: Path, index: Path) -> int:
     store = ChromaVectorStore(chroma_collection=client.get_or_create_collection("baseline"))
     VectorStoreIndex(nodes, storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed)
     return len(nodes)
+
+
+def many_files(n: int, folder: Path) -> int:
+    """Write up to `n` distinct short texts from the shared data sets into `folder`, one file each
+    (PIAF paragraphs, Wikinews paragraphs, PIAF questions with their answers, HaluEval passages):
+    how many were written. They stay on this machine, in a temporary folder."""
+    shared = HERE.parent.parent / "shared" / "datasets"
+    seen: set[str] = set()
+
+    def texts():  # type: ignore[no-untyped-def]
+        articles = json.loads((shared / "piaf-v1.0-dev.json").read_text(encoding="utf-8"))["data"]
+        for article in articles:
+            yield from (paragraph["context"] for paragraph in article["paragraphs"])
+        for path in sorted(shared.glob("wikinews/*/*.txt")):
+            yield from (line for line in path.read_text(encoding="utf-8").splitlines() if len(line) > 80)
+        for article in articles:
+            for paragraph in article["paragraphs"]:
+                yield from (f"{qa['question']} {qa['answers'][0]['text']}" for qa in paragraph["qas"])
+        for line in (shared / "halueval-qa-train.jsonl").read_text(encoding="utf-8").splitlines():
+            yield json.loads(line)["knowledge"]
+
+    written = 0
+    for text in texts():
+        key = " ".join(text.split())
+        if written == n or len(key) < 80 or key in seen:
+            continue
+        seen.add(key)
+        (folder / f"{written:06d}.txt").write_text(text.strip() + "\n", encoding="utf-8")
+        written += 1
+    return written
+
+
+def ingest_files(n: int) -> None:
+    """`rag ingest` of `n` files into a fresh index, in its own process: time and peak memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "files"
+        folder.mkdir()
+        written = many_files(n, folder)
+        command = [str(Path(sys.executable).with_name("rag")), "ingest", str(folder), "--index", str(Path(tmp) / "i")]
+        started = time.perf_counter()
+        timed_command = ["/usr/bin/time", "-f", "maxrss %M", *command]
+        proc = subprocess.run(timed_command, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if proc.returncode != 0:
+            raise SystemExit(f"rag ingest failed: {proc.stderr[-2000:]}")
+        rss = int(proc.stderr.rsplit("maxrss ", 1)[1].split()[0]) / 1024
+        print(f"files                     {written} (distinct texts from ../shared/datasets)")
+        print(f"rag ingest                {seconds:.1f} s, peak {rss:.0f} MB")
 
 
 def side_by_side(corpus: Path) -> None:
@@ -178,7 +288,21 @@ def main() -> None:
         "--ingest-only", action="store_true", help="only the side-by-side ingest against plain llama-index"
     )
     parser.add_argument("--corpus", type=Path, default=None, help="corpus for the side-by-side ingest (PIAF's)")
+    parser.add_argument("--files", type=int, default=0, help="peak memory of `rag ingest` of this many files")
+    parser.add_argument("--plot", action="store_true", help=f"draw the --scale rows as {SCALE_PLOT.name}")
     args = parser.parse_args()
+    if args.files:
+        ingest_files(args.files)
+        return
+    if args.plot:
+        if not SCALE_ROWS.exists():
+            sys.exit(f"No rows in {SCALE_ROWS}: measure some first with --scale N")
+        try:
+            plot(latest_rows(SCALE_ROWS), SCALE_PLOT)
+        except ImportError:
+            sys.exit("--plot needs matplotlib: .venv/bin/pip install -e '.[dev]'")
+        print(f"wrote {SCALE_PLOT}")
+        return
     corpus = HERE / "piaf" / "corpus"
     lines = (HERE / "piaf" / "questions_fr.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines[:: max(1, len(lines) // args.questions)]][

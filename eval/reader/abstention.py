@@ -1,0 +1,178 @@
+"""How well question-level scores tell answerable questions from unanswerable ones, on retrieval.
+
+    .venv/bin/python eval/reader/abstention.py eval/suites/news.jsonl eval/suites/demo.jsonl \\
+        [--reader FOLDER] [--retrain FOLDER --out FOLDER]
+
+For each suite (indexed once in ~/.cache/rag/sweep/, as eval/reader/sweep.py does), every question
+is retrieved and read by the evidence reader; then the AUC of answerable against unanswerable
+questions is printed for: the reader adapter's closest cosine (what the evidence reader abstains
+on), the best candidate's probability, and with `--reader` a trained sentence cross-encoder
+(eval/reader/train.py) as the best probability it gives the evidence reader's three best
+sentences. `--retrain FOLDER` first trains such a cross-encoder further, from FOLDER's weights,
+on each training question's answer sentence against only its hardest non-answers (the evidence
+reader's three best, and an unanswerable question's three best), and writes it to `--out`: the
+experiment of README "The reader" ("Tried for abstention since"). The figures are printed, not
+asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import data  # noqa: E402  (eval/reader/data.py)
+from sweep import suite_pipeline  # noqa: E402
+from train_evidence import Vectors, group_units  # noqa: E402
+
+from rag.answer import reader_inputs  # noqa: E402
+from rag.evaluation import load_suite  # noqa: E402
+from rag.evidence import features  # noqa: E402
+from rag.models import bundled_model_dir  # noqa: E402
+from rag.reader import (  # noqa: E402
+    ADAPTER_DIR,
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    EvidenceScorer,
+    Reader,
+    ReaderInput,
+    build_cross_encoder,
+    file_sha256,
+    load_evidence,
+    trained_state,
+)
+from rag.settings import Settings  # noqa: E402
+
+BEST = 3  # sentences the cross-encoder reads per question
+
+
+def hardest_pairs(settings: Settings, seed: int = 13) -> list[tuple[str, str, float]]:
+    """(question, candidate text, label): each training group's answer sentences among the
+    evidence reader's `BEST` best, and its `BEST` best non-answers (every candidate of an
+    unanswerable group is one)."""
+    train, _ = data.build(seed, 1500, embed=Vectors(settings), hard_negatives=5)
+    model = load_evidence()
+    rows = []
+    for group, units in zip(train, group_units(train, Vectors(settings, ADAPTER_DIR)), strict=True):
+        probabilities = model.logistic.probabilities(features(group.question, units, model.cross_lingual_margin))
+        order = sorted(range(len(units)), key=lambda i: -probabilities[i])
+        answers = [i for i in order[:BEST] if group.labels[i]]  # those the reader puts in its best three
+        negatives = [i for i in order if not group.labels[i]][:BEST]
+        for i in answers + negatives:
+            read = ReaderInput(group.candidates[i].sentence, group.candidates[i].title)  # as main() reads them
+            rows.append((group.question, read.text(), float(group.labels[i])))
+    random.Random(seed).shuffle(rows)
+    return rows
+
+
+def retrain(start: Path, out: Path, rows: list[tuple[str, str, float]], epochs: float, lr: float) -> None:
+    import torch
+    from datasets import Dataset
+    from safetensors.torch import load_file, save_file
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
+    from transformers import get_linear_schedule_with_warmup
+
+    config = json.loads((start / CONFIG_FILE).read_text(encoding="utf-8"))
+    torch.manual_seed(13)
+    model = build_cross_encoder(bundled_model_dir(Settings().model_cache), config["layers"], config["max_length"])
+    model.load_state_dict({k: v.float() for k, v in load_file(str(start / WEIGHTS_FILE)).items()}, strict=False)
+    encoder = model[0].auto_model
+    encoder.embeddings.requires_grad_(False)
+    encoder.pooler.requires_grad_(False)
+    head = [p for n, p in model.named_parameters() if n.startswith("2.")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("2.")]
+    optimizer = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": 5 * lr}], weight_decay=0.01)
+    batch = 32
+    steps = int(epochs * ((len(rows) + batch - 1) // batch))
+    dataset = Dataset.from_dict(
+        {"question": [r[0] for r in rows], "candidate": [r[1] for r in rows], "label": [r[2] for r in rows]}
+    )
+    arguments = CrossEncoderTrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch,
+        bf16=True,
+        use_cpu=True,
+        logging_steps=25,
+        save_strategy="no",
+        report_to="none",
+        seed=13,
+        dataloader_num_workers=0,
+    )
+    started = time.monotonic()
+    CrossEncoderTrainer(
+        model=model,
+        args=arguments,
+        train_dataset=dataset,
+        loss=BinaryCrossEntropyLoss(model),
+        optimizers=(optimizer, get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)),
+    ).train()
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(trained_state(model.eval()), str(out / WEIGHTS_FILE))
+    config["sha256"] = file_sha256(out / WEIGHTS_FILE)
+    config["training"] = {
+        "command": "python eval/reader/abstention.py " + " ".join(sys.argv[1:]),
+        "pairs": len(rows),
+        "minutes": round((time.monotonic() - started) / 60, 1),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+
+
+def auc(positives: list[float], negatives: list[float]) -> float:
+    """The probability that an answerable question scores above an unanswerable one."""
+    pairs = [(p > n) + 0.5 * (p == n) for p in positives for n in negatives]
+    return sum(pairs) / len(pairs) if pairs else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suites", nargs="+", type=Path)
+    parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder to score with")
+    parser.add_argument("--retrain", type=Path, default=None, help="train this cross-encoder further first")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/reader-hardest"), help="where --retrain writes")
+    parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument("--lr", type=float, default=3e-5)
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    reader_dir = args.reader
+    if args.retrain is not None:
+        rows = hardest_pairs(settings)
+        print(f"{len(rows)} pairs, {int(sum(r[2] for r in rows))} answers", flush=True)
+        retrain(args.retrain, args.out, rows, args.epochs, args.lr)
+        reader_dir = args.out
+    cross = Reader(bundled_model_dir(settings.model_cache), reader_dir) if reader_dir else None
+    for path in args.suites:
+        suite = load_suite(path)
+        pipeline = suite_pipeline(suite, settings)
+        scorer = EvidenceScorer(pipeline.settings, pipeline.embedder)
+        scores: dict[str, dict[bool, list[float]]] = {}
+        for case in suite.cases:
+            if case.answerable and not (case.facts and case.sources):
+                continue
+            units = reader_inputs(pipeline.search(case.question))
+            probabilities, closest = scorer.read(case.question, [(u, h.language) for h, _, u in units])
+            values = {"adapter closest cosine": closest, "best probability": max(probabilities, default=0.0)}
+            if cross is not None:
+                singles = sorted(
+                    (i for i, (_, spans, _) in enumerate(units) if len(spans) == 1), key=lambda i: -probabilities[i]
+                )[:BEST]
+                best = [ReaderInput(units[i][2].sentence, units[i][2].title) for i in singles]
+                values["cross-encoder, best of three"] = max(cross.score(case.question, best), default=0.0)
+            for name, value in values.items():
+                scores.setdefault(name, {True: [], False: []})[case.answerable].append(value)
+        print(f"\n{suite.name}: AUC of answerable against unanswerable questions")
+        for name, by in scores.items():
+            print(f"  {name:<32} {auc(by[True], by[False]):.3f} ({len(by[True])} / {len(by[False])})")
+
+
+if __name__ == "__main__":
+    main()
