@@ -153,6 +153,7 @@ def plot(rows: list[dict[str, float]], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     sizes = [row["chunks"] for row in rows]
     figure, axis = plt.subplots(figsize=(6.4, 4.0), dpi=100)
@@ -162,6 +163,9 @@ def plot(rows: list[dict[str, float]], out: Path) -> None:
     axis.axhline(150, color="grey", linewidth=0.8, linestyle=":", label="target: search p95 150 ms at 100,000")
     axis.set_xscale("log")
     axis.set_yscale("log")
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if str(v)[0] in "25" else ""))
     axis.set_xlabel("chunks in the index")
     axis.set_ylabel("latency (ms)")
     axis.set_title("rag-news: latency against index size (2 cores)")
