@@ -202,6 +202,19 @@ def plain_llamaindex(corpus: Path, index: Path) -> int:
     return len(nodes)
 
 
+def measured_run(
+    name: str, command: list[str], ok: tuple[int, ...]
+) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """Run `command` in its own process under /usr/bin/time: the finished process, its seconds
+    and its peak memory in MB; an exit status outside `ok` stops the benchmark."""
+    started = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "maxrss %M", *command], capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode not in ok:
+        raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
+    return proc, seconds, int(proc.stderr.rsplit("maxrss ", 1)[1].split()[0]) / 1024
+
+
 def many_files(n: int, folder: Path) -> int:
     """Write up to `n` distinct short texts from the shared data sets into `folder`, one file each
     (PIAF paragraphs, Wikinews paragraphs, PIAF questions with their answers, HaluEval passages):
@@ -239,13 +252,7 @@ def ingest_files(n: int) -> None:
         folder.mkdir()
         written = many_files(n, folder)
         command = [str(Path(sys.executable).with_name("rag")), "ingest", str(folder), "--index", str(Path(tmp) / "i")]
-        started = time.perf_counter()
-        timed_command = ["/usr/bin/time", "-f", "maxrss %M", *command]
-        proc = subprocess.run(timed_command, capture_output=True, text=True, check=False)
-        seconds = time.perf_counter() - started
-        if proc.returncode != 0:
-            raise SystemExit(f"rag ingest failed: {proc.stderr[-2000:]}")
-        rss = int(proc.stderr.rsplit("maxrss ", 1)[1].split()[0]) / 1024
+        _, seconds, rss = measured_run("rag ingest", command, ok=(0,))
         print(f"files                     {written} (distinct texts from ../shared/datasets)")
         print(f"rag ingest                {seconds:.1f} s, peak {rss:.0f} MB")
 
@@ -260,14 +267,7 @@ def side_by_side(corpus: Path) -> None:
                            str(Path(tmp) / "r")],
         }  # fmt: skip
         for name, command in runs.items():
-            started = time.perf_counter()
-            proc = subprocess.run(
-                ["/usr/bin/time", "-f", "maxrss %M", *command], capture_output=True, text=True, check=False
-            )
-            seconds = time.perf_counter() - started
-            if proc.returncode not in (0, 1):
-                raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
-            rss = int(proc.stderr.rsplit("maxrss ", 1)[1].split()[0]) / 1024
+            proc, seconds, rss = measured_run(name, command, ok=(0, 1))
             out = proc.stdout.strip().splitlines()[-1]
             chunks = int(out) if name == "plain llama-index" else None
             if chunks is None:

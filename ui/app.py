@@ -24,6 +24,7 @@ from rag.errors import RagError
 from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
 from rag.readers import SUPPORTED_SUFFIXES
 from rag.types import Answer, AnswerSentence, Citation, DocumentInfo, Hit
+from rag.web import is_url
 
 EXAMPLES = [  # from the demo corpus (corpus/): English questions about French articles and the reverse
     "why is the EU looking at Mistral?",
@@ -314,8 +315,6 @@ class ChatUI:
     ) -> tuple[list[list[str]], list[list[Any]], Any]:
         """Add a web page (or, with `feed`, every article of an RSS or Atom feed) through the same
         ingest as `rag ingest URL`; private addresses are refused unless the settings allow them."""
-        from rag.web import is_url
-
         url = (url or "").strip()
         if not is_url(url):
             row = [url or "(empty)", "failed", "give a link starting with http:// or https://"]
@@ -583,8 +582,6 @@ _NEW_TAB = 'target="_blank" rel="noopener noreferrer"'
 
 def _safe_link(url: str) -> str:
     """The URL if it is an http(s) link, else "" (never a javascript: or data: link)."""
-    from rag.web import is_url
-
     return url if is_url(url) else ""
 
 

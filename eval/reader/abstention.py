@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:
 
 import data  # noqa: E402  (eval/reader/data.py)
 from sweep import suite_pipeline  # noqa: E402
+from train import fit  # noqa: E402  (eval/reader/train.py)
 from train_evidence import Vectors, group_units  # noqa: E402
 
 from rag.answer import reader_inputs  # noqa: E402
@@ -74,48 +75,17 @@ def hardest_pairs(settings: Settings, seed: int = 13) -> list[tuple[str, str, fl
 
 
 def retrain(start: Path, out: Path, rows: list[tuple[str, str, float]], epochs: float, lr: float) -> None:
-    import torch
-    from datasets import Dataset
     from safetensors.torch import load_file, save_file
-    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
-    from sentence_transformers.cross_encoder.losses import BinaryCrossEntropyLoss
-    from transformers import get_linear_schedule_with_warmup
 
     config = json.loads((start / CONFIG_FILE).read_text(encoding="utf-8"))
-    torch.manual_seed(13)
     model = build_cross_encoder(bundled_model_dir(Settings().model_cache), config["layers"], config["max_length"])
     model.load_state_dict({k: v.float() for k, v in load_file(str(start / WEIGHTS_FILE)).items()}, strict=False)
-    encoder = model[0].auto_model
-    encoder.embeddings.requires_grad_(False)
-    encoder.pooler.requires_grad_(False)
-    head = [p for n, p in model.named_parameters() if n.startswith("2.")]
-    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("2.")]
-    optimizer = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": 5 * lr}], weight_decay=0.01)
-    batch = 32
-    steps = int(epochs * ((len(rows) + batch - 1) // batch))
-    dataset = Dataset.from_dict(
-        {"question": [r[0] for r in rows], "candidate": [r[1] for r in rows], "label": [r[2] for r in rows]}
-    )
-    arguments = CrossEncoderTrainingArguments(
-        output_dir=str(out / "checkpoints"),
-        num_train_epochs=epochs,
-        per_device_train_batch_size=batch,
-        bf16=True,
-        use_cpu=True,
-        logging_steps=25,
-        save_strategy="no",
-        report_to="none",
-        seed=13,
-        dataloader_num_workers=0,
+    pairs = {"question": [r[0] for r in rows], "candidate": [r[1] for r in rows], "label": [r[2] for r in rows]}
+    settings = argparse.Namespace(
+        epochs=epochs, batch_size=32, lr=lr, head_lr=5 * lr, pos_weight=1.0, bf16=True, seed=13
     )
     started = time.monotonic()
-    CrossEncoderTrainer(
-        model=model,
-        args=arguments,
-        train_dataset=dataset,
-        loss=BinaryCrossEntropyLoss(model),
-        optimizers=(optimizer, get_linear_schedule_with_warmup(optimizer, int(0.06 * steps), steps)),
-    ).train()
+    fit(model, pairs, settings, out)
     out.mkdir(parents=True, exist_ok=True)
     save_file(trained_state(model.eval()), str(out / WEIGHTS_FILE))
     config["sha256"] = file_sha256(out / WEIGHTS_FILE)

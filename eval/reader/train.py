@@ -60,6 +60,13 @@ def pairs_of(groups: list[data.Group], rng: random.Random) -> dict[str, list[obj
 
 
 def train(model: object, groups: list[data.Group], args: argparse.Namespace, out: Path) -> None:
+    fit(model, pairs_of(groups, random.Random(args.seed)), args, out)
+
+
+def fit(model: object, pairs: dict[str, list[object]], args: argparse.Namespace, out: Path) -> None:
+    """Train the cross-encoder on `pairs` (question, candidate, label columns) with a binary
+    cross-entropy loss: the token embeddings frozen, the layers at `args.lr`, the head at
+    `args.head_lr`, a linear schedule with 6% warm-up. Also used by eval/reader/abstention.py."""
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -67,7 +74,7 @@ def train(model: object, groups: list[data.Group], args: argparse.Namespace, out
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(args.seed)
-    dataset = Dataset.from_dict(pairs_of(groups, random.Random(args.seed)))
+    dataset = Dataset.from_dict(pairs)
     encoder = model[0].auto_model  # type: ignore[index]
     encoder.embeddings.requires_grad_(False)
     encoder.pooler.requires_grad_(False)
