@@ -71,6 +71,28 @@ def test_passages_are_embedded_shortest_first_and_returned_in_their_order():
     assert seen == [["short", "a middling one", "a long passage of text"]]
 
 
+def test_passages_are_ordered_by_the_model_s_tokens_not_characters():
+    """A passage of few long words is short for the model: sorted by its tokenizer's count."""
+    seen: list[list[str]] = []
+
+    class Tokenizer:  # one token a word
+        def __call__(self, texts, add_special_tokens=True):
+            return {"input_ids": [text.split() for text in texts]}
+
+    class Model:
+        _model = type("SentenceTransformer", (), {"tokenizer": Tokenizer()})()
+
+        def get_text_embedding_batch(self, texts):
+            seen.append(list(texts))
+            return [[float(len(t.split()))] for t in texts]
+
+    embedder = object.__new__(SentenceTransformersEmbedder)
+    embedder._model, embedder.bfloat16 = Model(), False
+    texts = ["a b c d e", "anticonstitutionnellement", "x y"]
+    assert embedder.embed_passages(texts) == [[5.0], [1.0], [2.0]]
+    assert seen == [["anticonstitutionnellement", "x y", "a b c d e"]]
+
+
 def test_bf16_is_used_only_where_the_cpu_does_it_natively(monkeypatch):
     from rag import embedder
 

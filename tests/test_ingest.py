@@ -1,3 +1,4 @@
+import threading
 from pathlib import Path
 
 import pytest
@@ -128,23 +129,56 @@ def test_index_built_with_another_model_is_refused(settings, tmp_path):
 def test_ingest_streams_documents_are_stored_while_files_are_still_being_read(fake_pipeline, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
-    for i in range(300):
+    for i in range(600):
         (folder / f"{i:03}.txt").write_text(f"Article {i} : le conseil municipal de la ville {i} vote son budget.")
     events = []
     stored_when = []
 
     def progress(stage, done, total):
         events.append((stage, done, total))
-        if stage == "reading" and done == 200:
+        if stage == "reading" and done == 400:
             stored_when.append(fake_pipeline.store.count())
 
     report = fake_pipeline.ingest([folder], progress)
-    assert len(report.added) == 300 and report.ok
-    assert stored_when[0] >= 128  # a batch was embedded and stored before the 200th file was read
+    assert len(report.added) == 600 and report.ok
+    assert stored_when[0] >= 256  # a batch was embedded and stored before the 400th file was read
     embedding = [e for e in events if e[0] == "embedding"]
-    assert embedding[-1][1] == embedding[-1][2] == 300  # the bar ends full
+    assert embedding[-1][1] == embedding[-1][2] == 600  # the bar ends full
     first_embed = events.index(embedding[0])
     assert any(stage == "reading" for stage, _, _ in events[first_embed:])  # reading went on after
+
+
+def test_reading_goes_on_while_the_model_loads(settings, tmp_path):
+    """Files are read ahead while the model loads, then embedded together once it is loaded:
+    reading is not left to be done between batches."""
+    from rag.ingest import ingest
+    from rag.store import ChunkStore
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(400):
+        (folder / f"{i:03}.txt").write_text(f"Article {i} : le conseil municipal de la ville {i} vote son budget.")
+    loaded = threading.Event()
+    batches: list[int] = []
+
+    class Recording(FakeEmbedder):
+        def embed_passages(self, texts):
+            batches.append(len(texts))
+            return super().embed_passages(texts)
+
+    model = Recording()
+
+    def load():  # loading ends once 350 files are read (a flush before then would wait here)
+        loaded.wait(timeout=60)
+        return model
+
+    def progress(stage, done, total):
+        if stage == "reading" and done == 350:
+            loaded.set()
+
+    report = ingest([folder], settings, ChunkStore(settings), load, progress)
+    assert report.ok and len(report.added) == 400
+    assert batches[0] >= 350 and sum(batches) == 400
 
 
 def test_a_folder_s_ragignore_keeps_files_out(fake_pipeline, tmp_path):

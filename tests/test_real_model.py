@@ -55,6 +55,11 @@ def test_prepared_tokenizer_loads_fast_and_splits_as_xlm_r(real_settings):
     assert (loaded.pad_token_id, loaded.model_max_length) == (canonical.pad_token_id, 512)
 
 
+def test_passages_are_sorted_by_the_real_tokenizer_s_count(real_pipeline):
+    counts = real_pipeline.embedder._token_counts(["anticonstitutionnellement", "Le Royaume-Uni et les États-Unis"])
+    assert counts[0] < len("anticonstitutionnellement") and counts[1] > 5  # tokens, not characters
+
+
 def test_mistral_question_is_answered_with_the_right_citation(real_pipeline):
     answer = real_pipeline.ask("why is the EU looking at Mistral?")
     assert not answer.abstained
