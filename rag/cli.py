@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -737,5 +738,16 @@ def models_prepare(force: bool) -> None:
     click.echo(f"Embedding model ready in {path}", err=True)
 
 
+def entry() -> None:
+    """The `rag` command. Once the command is done the process ends: Python's last garbage
+    collection would walk every object that torch, transformers and Chroma made (1.5-2 s after
+    a command that loaded the model, `eval/benchmark.py`), all freed when the process exits. Files,
+    the index and the reading worker are closed before (their own code and atexit hooks)."""
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":
-    main()
+    entry()
