@@ -192,3 +192,22 @@ def test_reindex_rebuilds_the_lexical_index(runner, settings, tmp_path):
     assert result.exit_code == 0 and "Lexical index rebuilt: 1 chunks." in result.stderr
     checked = runner.invoke(cli.main, ["docs", "check"])
     assert "Lexical (BM25) index: holds the current chunks" in checked.stderr
+
+
+def test_the_rag_command_ends_without_a_last_walk_of_every_object(monkeypatch):
+    """`rag` (the console script) freezes the garbage collector when its command is done, and
+    keeps the command's exit code."""
+    import gc
+
+    from rag import cli
+
+    def command():
+        raise SystemExit(3)
+
+    monkeypatch.setattr(cli, "main", command)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.entry()
+        assert exit_.value.code == 3 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
