@@ -110,9 +110,14 @@ class LexicalIndex:
                 self._synced = target
                 return 0, 0
             with _immediate(db):
-                if self.fingerprint() == target:  # another process did it while we waited
+                have_fingerprint = self.fingerprint()
+                if have_fingerprint == target:  # another process did it while we waited
                     self._synced = target
                     return 0, 0
+                replayed = self._replay_log(db, have_fingerprint, target)
+                if replayed is not None:
+                    self._synced = target
+                    return replayed
                 now = self.store.document_signatures()
                 have = dict(db.execute("SELECT doc_id, signature FROM docs").fetchall())
                 gone = [doc for doc, signature in have.items() if now.get(doc) != signature]
@@ -131,27 +136,55 @@ class LexicalIndex:
 
     def follow(self, doc_ids: list[str], before: str, after: str) -> bool:
         """Apply one write of these documents (the store at `before`, then at `after`) if the
-        index was at `before`; whether it did (if not, the next search catches up by comparison)."""
+        index was at `before`; whether it did (if not, the next search catches up)."""
         with self._sync_lock:
             db = self._db()
             with _immediate(db):
                 if self.fingerprint() != before:
                     return False
-                for doc_id in doc_ids:
-                    _delete_document(db, doc_id)
-                nodes = self.store.nodes_of(doc_ids)
-                _insert(db, nodes)
-                firsts: dict[str, list[dict[str, Any]]] = {}
-                for _, meta, _ in nodes:
-                    if meta.get("chunk_index") == 0:
-                        firsts.setdefault(str(meta.get("doc_id", "")), []).append(meta)
-                db.executemany(
-                    "INSERT INTO docs(doc_id, signature) VALUES (?, ?)",
-                    [(doc_id, signature(metas)) for doc_id, metas in firsts.items()],
-                )
+                self._replay(db, doc_ids)
                 db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (after,))
             self._synced = after
             return True
+
+    def _replay_log(self, db: sqlite3.Connection, have: str, target: str) -> tuple[int, int] | None:
+        """Catch up from the store's log of recent writes: (documents removed, documents added
+        or updated), or None (nothing done) when the log does not reach back to `have` or the
+        result would not hold the store's count of chunks (the caller then compares)."""
+        have_revision, target_revision = have.rsplit("-", 1)[0], target.rsplit("-", 1)[0]
+        if not have or have_revision == target_revision:
+            return None
+        written = self.store.written_since(have_revision)
+        if written is None:
+            return None
+        db.execute("SAVEPOINT replay")
+        present = self._replay(db, written)
+        if str(self.count()) != target.rsplit("-", 1)[1]:  # a write landed meanwhile, or a gap
+            db.execute("ROLLBACK TO replay")
+            db.execute("RELEASE replay")
+            return None
+        db.execute("RELEASE replay")
+        db.execute("INSERT OR REPLACE INTO state(key, value) VALUES ('fingerprint', ?)", (target,))
+        return len(written) - present, present
+
+    def _replay(self, db: sqlite3.Connection, doc_ids: list[str]) -> int:
+        """Index these documents as the store holds them now (removed if it no longer does);
+        how many it still holds."""
+        firsts: dict[str, list[dict[str, Any]]] = {}
+        for start in range(0, len(doc_ids), _DOCS_PER_READ):
+            batch = doc_ids[start : start + _DOCS_PER_READ]
+            for doc_id in batch:
+                _delete_document(db, doc_id)
+            nodes = self.store.nodes_of(batch)
+            _insert(db, nodes)
+            for _, meta, _ in nodes:
+                if meta.get("chunk_index") == 0:
+                    firsts.setdefault(str(meta.get("doc_id", "")), []).append(meta)
+        db.executemany(
+            "INSERT INTO docs(doc_id, signature) VALUES (?, ?)",
+            [(doc_id, signature(metas)) for doc_id, metas in firsts.items()],
+        )
+        return len(firsts)
 
     def rebuild(self) -> int:
         """Start again from the store (`rag reindex`); the number of chunks indexed."""

@@ -58,6 +58,70 @@ def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_pat
     assert other.store.lexical.count() == indexed.store.count()
 
 
+def _elsewhere(indexed, tmp_path):
+    """A pipeline on the same Chroma with its own lexical file (another machine), in step."""
+    other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
+    other.store.lexical.path = tmp_path / "elsewhere.sqlite"
+    assert other.search("voitures électriques", 1)
+    return other
+
+
+def test_another_machine_catches_up_from_the_log_of_recent_writes(indexed, tmp_path, monkeypatch):
+    """Adds, updates and removes made elsewhere are replayed from the collection's log of
+    recent writes, without comparing every document."""
+    other = _elsewhere(indexed, tmp_path)
+
+    def compare_all():
+        raise AssertionError("compared every document")
+
+    monkeypatch.setattr(other.store, "document_signatures", compare_all)
+    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
+    (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige.")
+    indexed.ingest([tmp_path / "ble.txt"])
+    indexed.ingest([tmp_path / "ski.txt"])  # two writes since the other looked
+    assert other.store.lexical.sync() == (0, 2)
+    assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
+    (tmp_path / "ski.txt").write_text("Les stations de ski des Alpes ouvrent avec de la neige fraîche.")
+    indexed.ingest([tmp_path / "ski.txt"])
+    doc_id = next(d.doc_id for d in indexed.documents() if d.source.endswith("ble.txt"))
+    indexed.remove(doc_id)
+    assert other.store.lexical.sync() == (1, 1)  # one removed, one updated
+    lexical = other.store.lexical
+    assert lexical.search("Pyrénées", 3) == [] and lexical.search("Beauce", 3) == []
+    assert "Alpes" in lexical.search("Alpes", 3)[0][0].get_content()
+    assert lexical.is_current() and lexical.count() == indexed.store.count()
+
+
+def test_a_machine_further_behind_than_the_log_compares(indexed, tmp_path, monkeypatch):
+    from rag.store import WRITES_KEPT
+
+    other = _elsewhere(indexed, tmp_path)
+    for i in range(WRITES_KEPT + 1):
+        (tmp_path / f"{i}.txt").write_text(f"Article {i} : le conseil municipal de la ville {i} vote son budget.")
+        indexed.ingest([tmp_path / f"{i}.txt"])
+    compared = []
+    signatures = other.store.document_signatures
+    monkeypatch.setattr(other.store, "document_signatures", lambda: compared.append(1) or signatures())
+    assert other.store.lexical.sync() == (0, WRITES_KEPT + 1) and compared
+    assert other.store.lexical.is_current() and other.store.lexical.count() == indexed.store.count()
+
+
+def test_a_change_that_cannot_be_replayed_is_caught_up_by_comparison(indexed, tmp_path):
+    """A write the log cannot describe (chunks added without naming their documents, or a lexical
+    file whose chunk count disagrees) is never taken for replayable: the index compares."""
+    other = _elsewhere(indexed, tmp_path)
+    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
+    indexed.ingest([tmp_path / "ble.txt"])
+    from rag.lexical import _delete_document
+
+    db = other.store.lexical._db()
+    _delete_document(db, db.execute("SELECT min(doc_id) FROM docs").fetchone()[0])  # a document lost
+    other.store.lexical.sync()  # the replay would leave one document short: it compares instead
+    assert other.store.lexical.count() == indexed.store.count()
+    indexed.store.mark_changed()  # a change of unknown documents empties the log
+    assert indexed.store.written_since("anything") is None
+
+
 def test_rebuild_starts_again_from_the_store(indexed):
     lexical = indexed.store.lexical
     indexed.search("voitures")

@@ -148,7 +148,7 @@ def test_an_ingest_batch_is_one_write(fake_pipeline, tmp_path, monkeypatch):
     fake_pipeline.store.lexical.sync()  # in step before (a new index gets its first revision stamped here)
     stamps = []
     mark = fake_pipeline.store.mark_changed
-    monkeypatch.setattr(fake_pipeline.store, "mark_changed", lambda: stamps.append(1) or mark())
+    monkeypatch.setattr(fake_pipeline.store, "mark_changed", lambda *docs: stamps.append(1) or mark(*docs))
     report = fake_pipeline.ingest([tmp_path])
     assert len(report.added) == 5 and len(stamps) == 1
     assert fake_pipeline.store.lexical.is_current() and fake_pipeline.store.lexical.count() == 5
