@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -46,12 +47,12 @@ PAGE = 5000
 # Each chunk's date as numbers (rag/dates.py) for date filters; an index written before them
 # gets them added in place when opened (no re-embedding).
 DATES_VERSION = "1"
-# The collection's metadata keeps its last writes (revision before, revision after, documents)
-# so that a lexical index on another machine catches up with the documents written since it
-# last looked rather than by comparing every document (1.18 s at 100,000 chunks); kept short,
-# as every search reads the metadata. A lexical index further behind compares.
-WRITES_KEPT = 16
-WRITES_DOCS = 512
+# Each write leaves a record (revision before, revision after, documents written) in a small
+# collection beside the chunks, so that a lexical index on another machine catches up with the
+# documents written since it last looked rather than by comparing every document (1.18 s at
+# 100,000 chunks). Records are only added, never rewritten: two machines writing at once leave
+# two records after one revision, which a catching-up index sees (and then compares).
+WRITES_KEPT = 64
 
 
 def signature(first_chunks: Iterable[dict[str, Any]]) -> str:
@@ -324,40 +325,56 @@ class ChunkStore:
     def mark_changed(self, doc_ids: Iterable[str] | None = None) -> None:
         """Stamp a new revision on the collection, where every process reading it (on this
         machine or through a Chroma server) sees it: their lexical index is then stale. The
-        write's documents (`doc_ids`; None when not known) join the log of recent writes."""
+        write's documents (`doc_ids`; None when not known) are recorded first in the log of
+        recent writes."""
         current = self._client.get_collection(self.settings.collection).metadata or {}
         # hnsw:* keys cannot be written again (Chroma keeps them in the collection's configuration)
         metadata = {k: v for k, v in current.items() if not k.startswith("hnsw:")}
         revision = uuid.uuid4().hex
         before = str(current.get("revision") or "")
-        writes = _writes(current)
-        if doc_ids is None or not before:
-            writes = []  # a change nobody can replay: a lexical index behind it compares
-        else:
-            writes.append([before, revision, list(doc_ids)])
-            while len(writes) > WRITES_KEPT or sum(len(docs) for _, _, docs in writes) > WRITES_DOCS:
-                writes.pop(0)
-        metadata.update(revision=revision, writes=json.dumps(writes))
-        self.collection.modify(metadata=metadata)
+        if doc_ids is not None and before:  # an unknown change leaves no record: the chain breaks
+            self._writes.add(
+                ids=[revision],
+                embeddings=[[0.0]],
+                metadatas=[{"before": before, "docs": json.dumps(list(doc_ids)), "at": time.time()}],
+            )
+            if self._writes.count() > WRITES_KEPT:
+                kept = self._writes.get(include=["metadatas"])
+                by_age = sorted(zip(kept["ids"], kept["metadatas"], strict=True), key=lambda r: r[1].get("at", 0))
+                self._writes.delete(ids=[rid for rid, _ in by_age[: len(by_age) - WRITES_KEPT]])
+        self.collection.modify(metadata={**metadata, "revision": revision})
         self._seen_revision = revision  # our own write: our client holds it
 
+    @cached_property
+    def _writes(self) -> Any:
+        """The log of recent writes: one record a write, its id the revision it stamped."""
+        return self._client.get_or_create_collection(f"{self.settings.collection}-writes", embedding_function=None)
+
     def written_since(self, revision: str) -> list[str] | None:
-        """The documents written since the collection was at `revision` (oldest write first, a
-        document once), from the log of recent writes; None when the log does not reach back to
-        it. A writer on another machine may be half-way: the next search catches up again."""
-        current = self._client.get_collection(self.settings.collection).metadata or {}
-        if revision == str(current.get("revision") or ""):
-            return []
-        writes = _writes(current)
-        starts = [i for i, (before, _, _) in enumerate(writes) if before == revision]
-        if not starts:
-            return None
-        chain = writes[starts[-1] :]
-        if any(later[0] != earlier[1] for earlier, later in zip(chain, chain[1:], strict=False)):
-            return None  # two writers interleaved their logs: compare
-        if chain[-1][1] != str(current.get("revision") or ""):
-            return None
-        return list(dict.fromkeys(doc for _, _, docs in chain for doc in docs))
+        """The documents written since the collection was at `revision` (a document once), from
+        the log of recent writes; None when the log does not lead from it to the current revision
+        in one line (too far behind, a change of unknown documents, or two writers at once)."""
+        current = str((self._client.get_collection(self.settings.collection).metadata or {}).get("revision") or "")
+        records = self._writes.get(include=["metadatas"])
+        after: dict[str, list[str]] = {}
+        docs: dict[str, list[str]] = {}
+        for rid, meta in zip(records["ids"], records["metadatas"], strict=True):
+            after.setdefault(str((meta or {}).get("before", "")), []).append(rid)
+            try:
+                docs[rid] = [str(d) for d in json.loads(str((meta or {}).get("docs", "[]")))]
+            except ValueError:
+                return None
+        written: list[str] = []
+        at = revision
+        for _ in range(len(docs) + 1):
+            if at == current:
+                return list(dict.fromkeys(written))
+            following = after.get(at, [])
+            if len(following) != 1:
+                return None  # not recorded, or a fork: two writes followed the same revision
+            at = following[0]
+            written.extend(docs[at])
+        return None
 
     def document_signatures(self) -> dict[str, str]:
         """Each document's content hash (two side by side after an interrupted update), from the
@@ -407,21 +424,9 @@ class ChunkStore:
             from chromadb.api.shared_system_client import SharedSystemClient
 
             SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
-            for cached in ("_client", "collection", "vector_store"):
+            for cached in ("_client", "collection", "vector_store", "_writes"):
                 self.__dict__.pop(cached, None)
             return True
-
-
-def _writes(metadata: dict[str, Any]) -> list[list[Any]]:
-    """The log of recent writes kept on the collection (empty when absent or unreadable)."""
-    try:
-        writes = json.loads(str(metadata.get("writes") or "[]"))
-    except ValueError:
-        return []
-    ok = isinstance(writes, list) and all(
-        isinstance(w, list) and len(w) == 3 and isinstance(w[2], list) for w in writes
-    )
-    return writes if ok else []
 
 
 def _add_date_bounds(collection: Any) -> None:

@@ -106,6 +106,24 @@ def test_a_machine_further_behind_than_the_log_compares(indexed, tmp_path, monke
     assert other.store.lexical.is_current() and other.store.lexical.count() == indexed.store.count()
 
 
+def test_two_writes_after_the_same_revision_make_the_index_compare(indexed, tmp_path, monkeypatch):
+    """Two machines writing at once both follow one revision; the revision stamped last hides
+    the other's, but both records stay in the log: a catching-up index sees the fork."""
+    other = _elsewhere(indexed, tmp_path)
+    base = indexed.store.fingerprint().rsplit("-", 1)[0]
+    indexed.store._writes.add(  # the other machine's write, its revision overwritten by ours
+        ids=["elsewhere"], embeddings=[[0.0]], metadatas=[{"before": base, "docs": "[]", "at": 0.0}]
+    )
+    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
+    indexed.ingest([tmp_path / "ble.txt"])
+    assert indexed.store.written_since(base) is None
+    compared = []
+    signatures = other.store.document_signatures
+    monkeypatch.setattr(other.store, "document_signatures", lambda: compared.append(1) or signatures())
+    assert other.store.lexical.sync() == (0, 1) and compared
+    assert other.store.lexical.is_current() and other.store.lexical.count() == indexed.store.count()
+
+
 def test_a_change_that_cannot_be_replayed_is_caught_up_by_comparison(indexed, tmp_path):
     """A write the log cannot describe (chunks added without naming their documents, or a lexical
     file whose chunk count disagrees) is never taken for replayable: the index compares."""
