@@ -4,7 +4,8 @@ Every request has a timeout, an honest User-Agent, a size cap (the body is read 
 dropped past it), at most `fetch_max_redirects` redirects (each one checked like the first URL)
 and a content-type check. With `allow_private=False` (the web app's default) a URL whose host
 resolves to a loopback, private, link-local or otherwise non-public address is refused, at every
-redirect: a chat exposed on a network must not become a way into that network.
+redirect, and the request goes to the address that was checked (not to a second look-up that
+could answer otherwise): a chat exposed on a network must not become a way into that network.
 
 Every failure is a DocumentError whose message says what went wrong with that URL.
 """
@@ -86,8 +87,9 @@ class Fetcher:
         try:
             with httpx.Client(timeout=self.timeout, follow_redirects=False, headers=headers) as client:
                 for _ in range(self.max_redirects + 1):
-                    self._check_address(current)
-                    with client.stream("GET", current) as response:
+                    address = self._check_address(current)
+                    target, pinned, extensions = _pinned(current, address)
+                    with client.stream("GET", target, headers=pinned, extensions=extensions) as response:
                         if response.status_code in _REDIRECTS and response.headers.get("location"):
                             current = urljoin(current, response.headers["location"])
                             continue
@@ -124,7 +126,11 @@ class Fetcher:
         amount = f"over {size / 1e6:.1f} MB" if more else f"{size / 1e6:.1f} MB"
         return f"too large ({amount}, limit {self.max_bytes / 1e6:.0f} MB: RAG_FETCH_MAX_MB)"
 
-    def _check_address(self, url: str) -> None:
+    def _check_address(self, url: str) -> str | None:
+        """Refuse what must not be fetched; the checked public address to connect to, or None
+        (private addresses allowed) to let the client look the host up itself. Connecting to the
+        address that was checked, not to a second look-up of the name, keeps a host whose DNS
+        answers a public address first and a private one next (DNS rebinding) out."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise DocumentError(f"only http:// and https:// links can be fetched (not {parts.scheme or 'this'}:)")
@@ -133,7 +139,7 @@ class Fetcher:
         if parts.username or parts.password:
             raise DocumentError("links with a user name or password are not fetched")
         if self.allow_private:
-            return
+            return None
         try:
             infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError) as exc:
@@ -145,6 +151,22 @@ class Fetcher:
                     f"{parts.hostname} is a private, loopback or link-local address ({address}): the web app "
                     "does not fetch those (set RAG_ALLOW_PRIVATE_URLS=1 to allow them)"
                 )
+        return str(infos[0][4][0]).split("%", 1)[0] if infos else None
+
+
+def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:
+    """The request for `url` sent to `address`: the URL with the address for host, the Host
+    header and (https) the TLS server name of the original host, so that the server and its
+    certificate are checked against the name. Unchanged when there is no address."""
+    parts = urlsplit(url)
+    if address is None or not parts.hostname:
+        return url, {}, {}
+    host = parts.hostname.encode("idna").decode("ascii")
+    ip = f"[{address}]" if ":" in address else address
+    port = f":{parts.port}" if parts.port else ""
+    target = urlunsplit((parts.scheme, f"{ip}{port}", parts.path or "/", parts.query, ""))
+    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    return target, {"Host": f"{host}{port}"}, extensions
 
 
 def _reason(exc: Exception) -> str:

@@ -7,6 +7,7 @@ import pytest
 from rag import cli
 from rag.errors import DocumentError
 from rag.pipeline import build_pipeline
+from rag.settings import Settings
 from rag.web import Fetcher, normalize_url, parse_feed, user_agent
 from tests.conftest import FakeEmbedder
 
@@ -168,3 +169,99 @@ def test_a_feed_is_read_up_to_its_first_articles(web_site, settings):
 def test_ingest_without_anything_to_add_says_what_to_give(runner):
     result = runner.invoke(cli.main, ["ingest"])
     assert result.exit_code == 2 and "Give files, folders or URLs" in result.output
+
+
+def test_the_request_goes_to_the_address_that_was_checked(settings, web_site, monkeypatch):
+    """DNS rebinding: the host's first answer is public and passes the check, its next one is
+    the local site. The fetch must go to the checked address, never to the second answer."""
+    import socket as real_socket
+
+    port = int(web_site.rsplit(":", 1)[1])
+    answers = []
+    lookup = real_socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):
+        if host != "rebind.example":
+            return lookup(host, *args, **kwargs)
+        answers.append(host)
+        address = "93.184.215.14" if len(answers) == 1 else "127.0.0.1"
+        return [(real_socket.AF_INET, real_socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(real_socket, "getaddrinfo", rebinding)
+    seen_before = len(web_site.user_agents)
+    fetcher = Fetcher(Settings.from_env(index=settings.index, fetch_timeout=2), allow_private=False)
+    with pytest.raises(DocumentError):  # 93.184.215.14 cannot be reached from here
+        fetcher.page(f"http://rebind.example:{port}/second_page.html")
+    assert answers == ["rebind.example"]  # looked up once, by the check
+    assert len(web_site.user_agents) == seen_before  # the local site was never asked
+
+
+def test_a_pinned_request_keeps_the_host_s_name_for_the_server_and_tls():
+    from rag.web import _pinned
+
+    assert _pinned("https://Example.org:8443/a?b=1", "93.184.215.14") == (
+        "https://93.184.215.14:8443/a?b=1",
+        {"Host": "example.org:8443"},
+        {"sni_hostname": "example.org"},
+    )
+    assert _pinned("http://example.org", "2606:2800:21f:cb07:6820:80da:af6b:8b2c")[0] == (
+        "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/"
+    )
+    assert _pinned("http://example.org/x", None) == ("http://example.org/x", {}, {})
+
+
+def test_a_pinned_https_request_checks_the_certificate_against_the_host_name(settings, tmp_path, monkeypatch):
+    """Sent to the checked address, an https request still gives the server the host's name
+    (SNI) and checks the certificate against that name, not against the address."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+
+    import rag.web
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is needed to make the test's certificates")
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    openssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=Test CA")
+    openssl("req", *key[:3], "-keyout", "site.key", "-out", "site.csr", "-subj", "/CN=tls.example")
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:tls.example\n")
+    sign = ["-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf"]
+    openssl("x509", "-req", "-in", "site.csr", *sign, "-out", "site.pem")
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"<html><body><p>Host {self.headers.get('Host')}</p></body></html>".encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "site.pem", tmp_path / "site.key")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    # 127.0.0.1 stands for the public address the check found (the test has no other server)
+    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: "127.0.0.1")
+    fetcher = Fetcher(settings, allow_private=False)
+    try:
+        assert fetcher.page(f"https://tls.example:{port}/").data == (
+            f"<html><body><p>Host tls.example:{port}</p></body></html>".encode()
+        )
+        with pytest.raises(DocumentError, match="certificate"):
+            fetcher.page(f"https://other.example:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
