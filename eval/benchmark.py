@@ -301,15 +301,18 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=100, help="how many questions to time (default 100)")
-    parser.add_argument("--scale", type=int, default=0, help="search latency at an index of this many chunks")
+    parser.add_argument("--scale", type=int, default=None, help="search latency at an index of this many chunks")
     parser.add_argument(
         "--ingest-only", action="store_true", help="only the side-by-side ingest against plain llama-index"
     )
     parser.add_argument("--corpus", type=Path, default=None, help="corpus for the side-by-side ingest (PIAF's)")
-    parser.add_argument("--files", type=int, default=0, help="peak memory of `rag ingest` of this many files")
+    parser.add_argument("--files", type=int, default=None, help="peak memory of `rag ingest` of this many files")
     parser.add_argument("--plot", action="store_true", help=f"draw the --scale rows as {SCALE_PLOT.name}")
     args = parser.parse_args()
-    if args.files:
+    for option in ("questions", "scale", "files"):
+        if getattr(args, option) is not None and getattr(args, option) < 1:
+            parser.error(f"--{option} takes a number of at least 1 (got {getattr(args, option)})")
+    if args.files is not None:
         ingest_files(args.files)
         return
     if args.plot:
@@ -327,7 +330,7 @@ def main() -> None:
         : args.questions
     ]
     english = [json.loads(line)["question"] for line in (HERE / "piaf" / "questions_en.jsonl").read_text().splitlines()]
-    if args.scale:
+    if args.scale is not None:
         scale(args.scale, questions[:50])
         return
     side_by_side(args.corpus or corpus)

@@ -30,3 +30,14 @@ def test_the_plot_is_a_png(tmp_path):
     out = tmp_path / "docs" / "scale.png"
     benchmark.plot([_row(1_000, 30), _row(10_000, 50), _row(100_000, 80)], out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5_000
+
+
+def test_a_count_below_one_is_refused_with_its_option_named(monkeypatch, capsys):
+    import pytest
+
+    for option in ("--files", "--scale", "--questions"):
+        monkeypatch.setattr("sys.argv", ["benchmark.py", option, "0"])
+        with pytest.raises(SystemExit) as exit_:
+            benchmark.main()
+        assert exit_.value.code == 2
+        assert f"{option} takes a number of at least 1 (got 0)" in capsys.readouterr().err
