@@ -154,13 +154,15 @@ def _receive(stream: IO[bytes], deadline: float) -> Any:
     """One message, waiting at most until `deadline` (TimeoutError), or EOFError if the other
     side is gone."""
     fd = stream.fileno()
+    ready = select.poll()  # not select(): it fails on descriptors past 1,023 (a busy server has them)
+    ready.register(fd, select.POLLIN)
     buffer = bytearray()
     needed = _HEADER.size
     header_read = False
     while True:
         while len(buffer) < needed:
             remaining = None if deadline == float("inf") else deadline - time.monotonic()
-            if remaining is not None and (remaining <= 0 or not select.select([fd], [], [], remaining)[0]):
+            if remaining is not None and (remaining <= 0 or not ready.poll(remaining * 1000)):
                 raise TimeoutError
             chunk = os.read(fd, max(65536, needed - len(buffer)))
             if not chunk:

@@ -55,6 +55,32 @@ def test_a_good_file_is_read_in_the_worker(tmp_path):
     assert document.source == str(path.absolute()) and "mâches" in chunks[0].text
 
 
+def test_a_file_is_read_when_the_process_holds_over_a_thousand_descriptors(tmp_path):
+    """A long-running server holds many files and sockets; select() fails on descriptors past
+    1,023 ("filedescriptor out of range"), which stopped every read once there were that many."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200 and (hard == resource.RLIM_INFINITY or hard >= 1200):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    elif soft < 1200:
+        pytest.skip("this machine allows fewer than 1,200 open files")
+    held = []
+    try:
+        while not held or held[-1] < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        path = tmp_path / "article.txt"
+        path.write_text("Un article lu par un processus qui tient mille fichiers ouverts.", encoding="utf-8")
+        limits = Limits(seconds=30, memory_mb=513)  # a worker of its own, started now: its pipes past 1,100
+        document, chunks = read_isolated(limits, path, path.read_bytes(), "d1", "h1", 384, 64)
+        assert "mille fichiers" in document.text and chunks
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_a_file_that_takes_too_long_is_stopped_and_the_next_one_is_read(tmp_path):
     slow = tmp_path / "long.txt"
     slow.write_text("mot " * 1_500_000)  # one 6 MB line: chunking it takes several seconds
