@@ -151,15 +151,16 @@ class LexicalIndex:
         """Catch up from the store's log of recent writes: (documents removed, documents added
         or updated), or None (nothing done) when the log does not reach back to `have` or the
         result would not hold the store's count of chunks (the caller then compares)."""
-        have_revision, target_revision = have.rsplit("-", 1)[0], target.rsplit("-", 1)[0]
+        have_revision = have.rsplit("-", 1)[0]
+        target_revision, target_count = target.rsplit("-", 1)
         if not have or have_revision == target_revision:
             return None
-        written = self.store.written_since(have_revision)
+        written = self.store.written_since(have_revision, target_revision)
         if written is None:
             return None
         db.execute("SAVEPOINT replay")
         present = self._replay(db, written)
-        if str(self.count()) != target.rsplit("-", 1)[1]:  # a write landed meanwhile, or a gap
+        if str(self.count()) != target_count:  # a write landed meanwhile, or a gap
             db.execute("ROLLBACK TO replay")
             db.execute("RELEASE replay")
             return None

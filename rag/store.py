@@ -351,11 +351,14 @@ class ChunkStore:
         """The log of recent writes: one record a write, its id the revision it stamped."""
         return self._client.get_or_create_collection(f"{self.settings.collection}-writes", embedding_function=None)
 
-    def written_since(self, revision: str) -> list[str] | None:
+    def written_since(self, revision: str, until: str | None = None) -> list[str] | None:
         """The documents written since the collection was at `revision` (a document once), from
-        the log of recent writes; None when the log does not lead from it to the current revision
-        in one line (too far behind, a change of unknown documents, or two writers at once)."""
-        current = str((self._client.get_collection(self.settings.collection).metadata or {}).get("revision") or "")
+        the log of recent writes, up to revision `until` (the current one when not given: the
+        caller that already read it from the fingerprint passes it); None when the log does not
+        lead from one to the other in one line (too far behind, a change of unknown documents,
+        or two writers at once)."""
+        if until is None:
+            until = str((self._client.get_collection(self.settings.collection).metadata or {}).get("revision") or "")
         records = self._writes.get(include=["metadatas"])
         after: dict[str, list[str]] = {}
         docs: dict[str, list[str]] = {}
@@ -368,7 +371,7 @@ class ChunkStore:
         written: list[str] = []
         at = revision
         for _ in range(len(docs) + 1):
-            if at == current:
+            if at == until:
                 return list(dict.fromkeys(written))
             following = after.get(at, [])
             if len(following) != 1:

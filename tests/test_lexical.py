@@ -47,23 +47,21 @@ def test_an_index_left_behind_catches_up_by_comparing_documents(indexed, tmp_pat
     assert lexical.is_current() and lexical.count() == indexed.store.count()
 
 
-def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_path):
-    # another process (or machine, with a Chroma server) keeps its own lexical file
-    other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
-    other.store.lexical.path = tmp_path / "elsewhere.sqlite"
-    assert other.search("voitures électriques", 1)
-    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
-    indexed.ingest([tmp_path / "ble.txt"])  # written by the first
-    assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
-    assert other.store.lexical.count() == indexed.store.count()
-
-
 def _elsewhere(indexed, tmp_path):
-    """A pipeline on the same Chroma with its own lexical file (another machine), in step."""
+    """A pipeline on the same Chroma with its own lexical file (another process, or machine with
+    a Chroma server), in step."""
     other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
     other.store.lexical.path = tmp_path / "elsewhere.sqlite"
     assert other.search("voitures électriques", 1)
     return other
+
+
+def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_path):
+    other = _elsewhere(indexed, tmp_path)
+    (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
+    indexed.ingest([tmp_path / "ble.txt"])  # written by the first
+    assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
+    assert other.store.lexical.count() == indexed.store.count()
 
 
 def test_another_machine_catches_up_from_the_log_of_recent_writes(indexed, tmp_path, monkeypatch):
