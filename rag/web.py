@@ -15,10 +15,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from rag.errors import DocumentError
 from rag.settings import Settings
+
+if TYPE_CHECKING:
+    import httpx
 
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = (
@@ -87,9 +91,8 @@ class Fetcher:
         try:
             with httpx.Client(timeout=self.timeout, follow_redirects=False, headers=headers) as client:
                 for _ in range(self.max_redirects + 1):
-                    address = self._check_address(current)
-                    target, pinned, extensions = _pinned(current, address)
-                    with client.stream("GET", target, headers=pinned, extensions=extensions) as response:
+                    response = self._send(client, current, self._check_address(current))
+                    try:
                         if response.status_code in _REDIRECTS and response.headers.get("location"):
                             current = urljoin(current, response.headers["location"])
                             continue
@@ -102,6 +105,8 @@ class Fetcher:
                             raise DocumentError(f"not {wanted}: the server says it is {content_type}{hint}")
                         data = self._read_capped(response)
                         return Fetched(url, current, content_type, data, response.headers.get("last-modified", ""))
+                    finally:
+                        response.close()
                 raise DocumentError(f"too many redirects (more than {self.max_redirects})")
         except httpx.TimeoutException as exc:
             raise DocumentError(f"no answer within {self.timeout:.0f} s (RAG_FETCH_TIMEOUT)") from exc
@@ -109,6 +114,23 @@ class Fetcher:
             raise DocumentError(f"the host could not be reached ({_reason(exc)})") from exc
         except httpx.HTTPError as exc:
             raise DocumentError(f"the download failed ({type(exc).__name__}: {_reason(exc)})") from exc
+
+    @staticmethod
+    def _send(client: httpx.Client, url: str, addresses: list[str] | None) -> httpx.Response:
+        """GET `url` (streamed), connecting to each checked address in turn until one answers: a
+        host's first address may be unreachable from here (an IPv6 one without an IPv6 route).
+        Only a failure to connect moves on: nothing has been sent then."""
+        import httpx
+
+        for i, address in enumerate(addresses or [None]):
+            target, pinned, extensions = _pinned(url, address)
+            request = client.build_request("GET", target, headers=pinned, extensions=extensions)
+            try:
+                return client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if addresses is None or i == len(addresses) - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _read_capped(self, response: object) -> bytes:
         declared = int(getattr(response, "headers", {}).get("content-length") or 0)
@@ -126,11 +148,12 @@ class Fetcher:
         amount = f"over {size / 1e6:.1f} MB" if more else f"{size / 1e6:.1f} MB"
         return f"too large ({amount}, limit {self.max_bytes / 1e6:.0f} MB: RAG_FETCH_MAX_MB)"
 
-    def _check_address(self, url: str) -> str | None:
-        """Refuse what must not be fetched; the checked public address to connect to, or None
-        (private addresses allowed) to let the client look the host up itself. Connecting to the
-        address that was checked, not to a second look-up of the name, keeps a host whose DNS
-        answers a public address first and a private one next (DNS rebinding) out."""
+    def _check_address(self, url: str) -> list[str] | None:
+        """Refuse what must not be fetched; the checked public addresses to connect to, in the
+        resolver's order, or None (private addresses allowed) to let the client look the host up
+        itself. Connecting to an address that was checked, not to a second look-up of the name,
+        keeps a host whose DNS answers a public address first and a private one next (DNS
+        rebinding) out."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
             raise DocumentError(f"only http:// and https:// links can be fetched (not {parts.scheme or 'this'}:)")
@@ -151,7 +174,7 @@ class Fetcher:
                     f"{parts.hostname} is a private, loopback or link-local address ({address}): the web app "
                     "does not fetch those (set RAG_ALLOW_PRIVATE_URLS=1 to allow them)"
                 )
-        return str(infos[0][4][0]).split("%", 1)[0] if infos else None
+        return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos)) or None
 
 
 def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:

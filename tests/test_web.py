@@ -196,6 +196,25 @@ def test_the_request_goes_to_the_address_that_was_checked(settings, web_site, mo
     assert len(web_site.user_agents) == seen_before  # the local site was never asked
 
 
+def test_a_host_s_checked_addresses_are_tried_in_turn(settings, web_site, monkeypatch):
+    """A host's first address may be unreachable from here (IPv6 without a route): the fetch
+    moves on to its next checked address, and says the host could not be reached only when none
+    answers. 127.0.0.2 stands for the unreachable one (nothing listens there), 127.0.0.1 for a
+    reachable public one."""
+    import rag.web
+
+    port = int(web_site.rsplit(":", 1)[1])
+    addresses = ["127.0.0.2", "127.0.0.1"]
+    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: addresses)
+    fetcher = Fetcher(settings, allow_private=False)
+    seen_before = len(web_site.user_agents)
+    assert b"<html" in fetcher.page(f"http://news.example:{port}/second_page.html").data.lower()
+    assert len(web_site.user_agents) == seen_before + 1
+    addresses[:] = ["127.0.0.2", "127.0.0.3"]
+    with pytest.raises(DocumentError, match="could not be reached"):
+        fetcher.page(f"http://news.example:{port}/second_page.html")
+
+
 def test_a_pinned_request_keeps_the_host_s_name_for_the_server_and_tls():
     from rag.web import _pinned
 
@@ -254,7 +273,7 @@ def test_a_pinned_https_request_checks_the_certificate_against_the_host_name(set
     port = server.server_address[1]
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     # 127.0.0.1 stands for the public address the check found (the test has no other server)
-    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: "127.0.0.1")
+    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: ["127.0.0.1"])
     fetcher = Fetcher(settings, allow_private=False)
     try:
         assert fetcher.page(f"https://tls.example:{port}/").data == (
