@@ -109,6 +109,39 @@ def test_calibration_holds_on_topic_unanswerable_questions(groups):
     assert all(g.question in asked for g in away)  # the same questions, their paragraph taken away
 
 
+def test_training_can_hold_on_topic_unanswerable_questions_that_never_hold_the_answer():
+    """`unanswerable_train` (train_biencoder.py --null-bar): PIAF questions asked of their
+    article's other paragraphs, HaluEval ones of their knowledge without the answer sentence."""
+    if not data.PIAF_SOURCE.exists():
+        pytest.skip(f"the shared data sets are not beside the repository ({data.SHARED})")
+    train, _ = data.build(halueval_rows=300, unanswerable_train=True)
+    away = [g for g in train if not g.answerable]
+    assert {g.source for g in away} == {"piaf", "piaf-en", "halueval", "wikinews"}
+    asked = {(g.source, g.question) for g in train if g.answerable}
+    for group in away:
+        assert (group.source, group.question) in asked or group.source == "wikinews"
+        assert all(group.answer not in data.norm(c.sentence) for c in group.candidates if group.answer)
+
+
+def test_the_null_loss_prefers_no_answer_when_nothing_answers():
+    import torch
+
+    sys.path.insert(0, str(REPO / "eval" / "reader"))
+    from train_biencoder import null_loss
+
+    class Fixed(torch.nn.Module):  # a "model" whose embeddings are given
+        def forward(self, features):
+            return {"sentence_embedding": features["v"]}
+
+    question, near, far = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.9, 0.44]]), torch.tensor([[0.0, 1.0]])
+    loss = null_loss(Fixed(), bar=0.8)
+    features = [{"v": question}, {"v": near}, {"v": far}]
+    answerable, unanswerable = loss(features, torch.tensor([1])), loss(features, torch.tensor([0]))
+    assert answerable < unanswerable  # the near sentence (cosine 0.9) is above the bar: an answer
+    features[1] = {"v": torch.tensor([[0.5, 0.87]])}  # cosine 0.5, below the bar
+    assert loss(features, torch.tensor([0])) < loss(features, torch.tensor([1]))
+
+
 def test_candidates_are_read_with_title_and_previous_sentence_and_the_title_line_is_none():
     text = "Mistral lève des fonds\nMistral AI lève des fonds. La start-up emploie vingt personnes à Paris."
     hit = _hit(text, title="Mistral lève des fonds")

@@ -18,6 +18,7 @@ asserted.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -40,6 +41,7 @@ from rag.evidence import features  # noqa: E402
 from rag.models import bundled_model_dir  # noqa: E402
 from rag.reader import (  # noqa: E402
     ADAPTER_DIR,
+    ADAPTER_WEIGHTS,
     CONFIG_FILE,
     WEIGHTS_FILE,
     EvidenceScorer,
@@ -106,6 +108,7 @@ def auc(positives: list[float], negatives: list[float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="+", type=Path)
+    parser.add_argument("--adapter", type=Path, default=ADAPTER_DIR, help="the reader adapter whose cosine is read")
     parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder to score with")
     parser.add_argument("--retrain", type=Path, default=None, help="train this cross-encoder further first")
     parser.add_argument("--out", type=Path, default=Path("/tmp/reader-hardest"), help="where --retrain writes")
@@ -123,7 +126,10 @@ def main() -> None:
     for path in args.suites:
         suite = load_suite(path)
         pipeline = suite_pipeline(suite, settings)
-        scorer = EvidenceScorer(pipeline.settings, pipeline.embedder)
+        model = load_evidence()
+        if args.adapter != ADAPTER_DIR:  # its cosines are what is measured; the weights were fitted on another
+            model = dataclasses.replace(model, adapter_sha256=file_sha256(args.adapter / ADAPTER_WEIGHTS))
+        scorer = EvidenceScorer(pipeline.settings, pipeline.embedder, model, adapter=args.adapter)
         scores: dict[str, dict[bool, list[float]]] = {}
         for case in suite.cases:
             if case.answerable and not (case.facts and case.sources):

@@ -113,8 +113,11 @@ def piaf_calibrating(article: int) -> bool:
     return article % 6 == 5
 
 
-def piaf_groups(rng: random.Random, negatives_elsewhere: int = 4) -> tuple[list[Group], list[Group]]:
-    """(training groups, calibration groups) from PIAF, French and English questions."""
+def piaf_groups(
+    rng: random.Random, negatives_elsewhere: int = 4, unanswerable_train: bool = False
+) -> tuple[list[Group], list[Group]]:
+    """(training groups, calibration groups) from PIAF, French and English questions; with
+    `unanswerable_train`, the training side gets on-topic unanswerable groups too."""
     data = json.loads(PIAF_SOURCE.read_text(encoding="utf-8"))["data"]
     held = held_out_piaf_docs()
     english = _english_questions()
@@ -150,7 +153,7 @@ def piaf_groups(rng: random.Random, negatives_elsewhere: int = 4) -> tuple[list[
                 group.candidates += extra
                 group.labels += [0] * len(extra)
                 target.append(group)
-                if calibrating and clean_others:  # its paragraph gone: on-topic, unanswerable
+                if (calibrating or unanswerable_train) and clean_others:  # its paragraph gone: on-topic, unanswerable
                     away = Group(question, source, language, doc=f"piaf/{a}", answer=text)
                     away.candidates = rng.sample(clean_others, min(8, len(clean_others)))
                     away.labels = [0] * len(away.candidates)
@@ -161,7 +164,12 @@ def piaf_groups(rng: random.Random, negatives_elsewhere: int = 4) -> tuple[list[
 _GLUED = re.compile(r"([a-z0-9\)\"'])\.([A-Z])")  # "Keltner.James": HaluEval glues its snippets
 
 
-def halueval_groups(rows: list[dict[str, object]], rng: random.Random, unanswerable: bool) -> list[Group]:
+def halueval_groups(
+    rows: list[dict[str, object]], rng: random.Random, unanswerable: bool, on_topic: bool = False
+) -> list[Group]:
+    """Groups of HaluEval rows; with `unanswerable`, one row in three also asked of another row's
+    knowledge; with `on_topic`, each also asked of its own knowledge without the answer sentence
+    (the rest is about the same people and things: an on-topic unanswerable group)."""
     units = [sentences_of(_GLUED.sub(r"\1. \2", str(row["knowledge"]).strip())) for row in rows]
     groups: list[Group] = []
     for i, row in enumerate(rows):
@@ -178,6 +186,9 @@ def halueval_groups(rows: list[dict[str, object]], rng: random.Random, unanswera
         group.candidates += others[:3]
         group.labels += [0] * len(others[:3])
         groups.append(group)
+        rest = [c for c, label in zip(group.candidates[: len(units[i])], group.labels, strict=False) if not label]
+        if on_topic and rest:
+            groups.append(Group(group.question, "halueval", "en", rest, [0] * len(rest), f"halueval/{i}", answer))
         if unanswerable and i % 3 == 0:  # another row's knowledge: unanswerable
             j = rng.randrange(len(rows))
             if j != i and units[j]:
@@ -294,17 +305,21 @@ def build(
     cross_lingual_copies: int = 3,
     embed: Embed | None = None,
     hard_negatives: int = 5,
+    unanswerable_train: bool = False,
 ) -> tuple[list[Group], list[Group]]:
     """(training groups, calibration groups); `halueval_rows` of the training file are used, and
     the cross-lingual groups (few, and the typical use) appear `cross_lingual_copies` times.
-    With `embed`, each group also gets `hard_negatives` sentences of other documents."""
+    With `embed`, each group also gets `hard_negatives` sentences of other documents. With
+    `unanswerable_train`, training also gets on-topic unanswerable groups: each PIAF question
+    asked of its article's other paragraphs, each HaluEval question of its knowledge without the
+    answer sentence."""
     rng = random.Random(seed)
-    piaf_train, piaf_cal = piaf_groups(rng)
+    piaf_train, piaf_cal = piaf_groups(rng, unanswerable_train=unanswerable_train)
     wikinews_train, wikinews_cal = wikinews_groups(rng)
     rows = _jsonl(HALUEVAL_TRAIN)
     rng.shuffle(rows)
     dev = _jsonl(HALUEVAL_DEV)[:600]
-    halueval_train = halueval_groups(rows[:halueval_rows], rng, unanswerable=False)
+    halueval_train = halueval_groups(rows[:halueval_rows], rng, unanswerable=False, on_topic=unanswerable_train)
     halueval_cal = halueval_groups(dev, rng, unanswerable=True)
     if embed is not None:
         piaf_pool, wikinews_pool = _piaf_pool(), _wikinews_pool()

@@ -23,6 +23,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -37,23 +38,57 @@ from rag.reader import ADAPTER_DIR, MAX_SENTENCE_TOKENS, has_bf16, save_adapter 
 from rag.settings import Settings  # noqa: E402
 
 
-def triplets(groups: list[data.Group], vectors: Vectors, negatives: int, rng: random.Random) -> dict[str, list[str]]:
-    """(question, answer sentence, one of its `negatives` hardest negatives by the base e5)."""
+def triplets(
+    groups: list[data.Group], vectors: Vectors, negatives: int, rng: random.Random, unanswerable: bool = False
+) -> dict[str, list[Any]]:
+    """(question, answer sentence, one of its `negatives` hardest negatives by the base e5); with
+    `unanswerable`, also (question, its hardest negative, its next hardest) for each unanswerable
+    group, and a `label` column: 1 for an answer in the second column, 0 for none."""
     import numpy as np
 
-    rows: list[tuple[str, str, str]] = []
-    answerable = [g for g in groups if g.answerable]
-    questions = vectors([g.question for g in answerable], True)
-    for group, q in zip(answerable, questions, strict=True):
-        positive = group.candidates[group.labels.index(1)].sentence
+    rows: list[tuple[str, str, str, int]] = []
+    kept = [g for g in groups if g.answerable or unanswerable]
+    questions = vectors([g.question for g in kept], True)
+    for group, q in zip(kept, questions, strict=True):
         negs = [c.sentence for c, label in zip(group.candidates, group.labels, strict=True) if not label]
-        if not negs:
+        if len(negs) < 2:
             continue
-        closeness = np.asarray(vectors(negs, False)) @ q  # type: ignore[operator]
-        for j in np.argsort(-closeness)[:negatives]:
-            rows.append((group.question, positive, negs[int(j)]))
+        order = [negs[int(j)] for j in np.argsort(-(np.asarray(vectors(negs, False)) @ q))]  # type: ignore[operator]
+        if group.answerable:
+            positive = group.candidates[group.labels.index(1)].sentence
+            rows += [(group.question, positive, negative, 1) for negative in order[:negatives]]
+        else:
+            rows.append((group.question, order[0], order[1], 0))
     rng.shuffle(rows)
-    return {"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows], "negative": [r[2] for r in rows]}
+    columns = {"anchor": [r[0] for r in rows], "positive": [r[1] for r in rows], "negative": [r[2] for r in rows]}
+    return {**columns, "label": [r[3] for r in rows]} if unanswerable else columns
+
+
+def null_loss(model: Any, bar: float, scale: float = 20.0) -> Any:
+    """MultipleNegativesRankingLoss with one more candidate for every question: *no answer*, at a
+    fixed cosine `bar`. An answerable question's answer must beat every other sentence of the
+    batch and the bar; an unanswerable question's sentences must all stay below the bar. Plain
+    MNRL only ranks a question's sentences against each other, so its cosines mean nothing across
+    questions; this loss makes the closest cosine a question-level answerability score, which is
+    what the evidence reader abstains on."""
+    import torch
+    from torch import nn
+
+    class NullLoss(nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, sentence_features: Any, labels: Any) -> Any:
+            anchor, *candidates = (self.model(f)["sentence_embedding"] for f in sentence_features)
+            a = nn.functional.normalize(anchor, dim=-1)
+            c = nn.functional.normalize(torch.cat(candidates), dim=-1)
+            scores = a @ c.T * scale
+            null = torch.full((len(a), 1), bar * scale, dtype=scores.dtype, device=scores.device)
+            target = torch.where(labels > 0, torch.arange(len(a), device=a.device), c.shape[0])
+            return nn.functional.cross_entropy(torch.cat([scores, null], dim=1), target)
+
+    return NullLoss()
 
 
 def main() -> None:
@@ -66,6 +101,12 @@ def main() -> None:
     parser.add_argument("--negatives", type=int, default=2, help="hard negatives per question (one triplet each)")
     parser.add_argument("--halueval-rows", type=int, default=1500, help="HaluEval training rows used")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--null-bar",
+        type=float,
+        default=None,
+        help="train with on-topic unanswerable questions and a *no answer* candidate at this cosine (null_loss)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -82,8 +123,12 @@ def main() -> None:
     torch.manual_seed(args.seed)
     settings = Settings.from_env()
     vectors = Vectors(settings)
-    train_groups, _ = data.build(args.seed, args.halueval_rows, embed=vectors, hard_negatives=5)
-    dataset = Dataset.from_dict(triplets(train_groups, vectors, args.negatives, random.Random(args.seed)))
+    with_null = args.null_bar is not None
+    train_groups, _ = data.build(
+        args.seed, args.halueval_rows, embed=vectors, hard_negatives=5, unanswerable_train=with_null
+    )
+    rows = triplets(train_groups, vectors, args.negatives, random.Random(args.seed), unanswerable=with_null)
+    dataset = Dataset.from_dict(rows)
     print(f"{len(dataset)} triplets from {data.summary(train_groups)}", flush=True)
 
     model = SentenceTransformer(str(bundled_model_dir(settings.model_cache)), device="cpu")
@@ -110,7 +155,10 @@ def main() -> None:
         dataloader_num_workers=0,
     )
     trainer = SentenceTransformerTrainer(
-        model=model, args=training, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
+        model=model,
+        args=training,
+        train_dataset=dataset,
+        loss=null_loss(model, args.null_bar) if with_null else MultipleNegativesRankingLoss(model),
     )
     trainer.train()
     minutes = (time.monotonic() - started) / 60
