@@ -51,7 +51,7 @@ def triplets(
     questions = vectors([g.question for g in kept], True)
     for group, q in zip(kept, questions, strict=True):
         negs = [c.sentence for c, label in zip(group.candidates, group.labels, strict=True) if not label]
-        if len(negs) < 2:
+        if len(negs) < (1 if group.answerable else 2):
             continue
         order = [negs[int(j)] for j in np.argsort(-(np.asarray(vectors(negs, False)) @ q))]  # type: ignore[operator]
         if group.answerable:
