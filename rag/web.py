@@ -122,15 +122,18 @@ class Fetcher:
         Only a failure to connect moves on: nothing has been sent then."""
         import httpx
 
-        for i, address in enumerate(addresses or [None]):
+        def request(address: str | None) -> httpx.Request:
             target, pinned, extensions = _pinned(url, address)
-            request = client.build_request("GET", target, headers=pinned, extensions=extensions)
+            return client.build_request("GET", target, headers=pinned, extensions=extensions)
+
+        choices: list[str | None] = [*addresses] if addresses else [None]
+        *first, last = choices
+        for address in first:
             try:
-                return client.send(request, stream=True)
+                return client.send(request(address), stream=True)
             except (httpx.ConnectError, httpx.ConnectTimeout):
-                if addresses is None or i == len(addresses) - 1:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+                continue
+        return client.send(request(last), stream=True)
 
     def _read_capped(self, response: object) -> bytes:
         declared = int(getattr(response, "headers", {}).get("content-length") or 0)
@@ -167,14 +170,15 @@ class Fetcher:
             infos = socket.getaddrinfo(parts.hostname, parts.port or 80, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError) as exc:
             raise DocumentError(f"the host {parts.hostname} could not be found") from exc
-        for info in infos:
-            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        addresses = list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
+        for text in addresses:
+            address = ipaddress.ip_address(text)
             if not address.is_global or address.is_multicast:
                 raise DocumentError(
                     f"{parts.hostname} is a private, loopback or link-local address ({address}): the web app "
                     "does not fetch those (set RAG_ALLOW_PRIVATE_URLS=1 to allow them)"
                 )
-        return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos)) or None
+        return addresses or None
 
 
 def _pinned(url: str, address: str | None) -> tuple[str, dict[str, str], dict[str, str]]:

@@ -123,12 +123,12 @@ def main() -> None:
         retrain(args.retrain, args.out, rows, args.epochs, args.lr)
         reader_dir = args.out
     cross = Reader(bundled_model_dir(settings.model_cache), reader_dir) if reader_dir else None
+    model = load_evidence()
+    if args.adapter != ADAPTER_DIR:  # its cosines are what is measured; the weights were fitted on another
+        model = dataclasses.replace(model, adapter_sha256=file_sha256(args.adapter / ADAPTER_WEIGHTS))
     for path in args.suites:
         suite = load_suite(path)
         pipeline = suite_pipeline(suite, settings)
-        model = load_evidence()
-        if args.adapter != ADAPTER_DIR:  # its cosines are what is measured; the weights were fitted on another
-            model = dataclasses.replace(model, adapter_sha256=file_sha256(args.adapter / ADAPTER_WEIGHTS))
         scorer = EvidenceScorer(pipeline.settings, pipeline.embedder, model, adapter=args.adapter)
         scores: dict[str, dict[bool, list[float]]] = {}
         for case in suite.cases:

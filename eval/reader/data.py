@@ -186,9 +186,10 @@ def halueval_groups(
         group.candidates += others[:3]
         group.labels += [0] * len(others[:3])
         groups.append(group)
-        rest = [c for c, label in zip(group.candidates[: len(units[i])], group.labels, strict=False) if not label]
-        if on_topic and rest:
-            groups.append(Group(group.question, "halueval", "en", rest, [0] * len(rest), f"halueval/{i}", answer))
+        if on_topic:  # its own knowledge's other sentences (the labels start with them)
+            rest = [c for (_, _, c), label in zip(units[i], group.labels, strict=False) if not label]
+            if rest:
+                groups.append(Group(group.question, "halueval", "en", rest, [0] * len(rest), f"halueval/{i}", answer))
         if unanswerable and i % 3 == 0:  # another row's knowledge: unanswerable
             j = rng.randrange(len(rows))
             if j != i and units[j]:
