@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from rag.types import Chunk, Document
 
 _HEADER = struct.Struct("!Q")
+_READY = ("ready", None)  # what a worker says once it has imported and warmed up the readers
+_START_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def read_isolated(
 
 
 class _Worker:
-    """One worker process, started on first use (about a second) and kept for the process's
+    """One worker process, started on first use (a few seconds) and kept for the process's
     life, so that ingesting again does not pay the start-up again. One file at a time."""
 
     def __init__(self, memory_mb: int) -> None:
@@ -86,7 +88,7 @@ class _Worker:
         with self._lock:
             proc = self._running()
             assert proc.stdin is not None and proc.stdout is not None
-            try:
+            try:  # the file's time starts now, the worker being up: its start-up is not the file's cost
                 _send(proc.stdin, args)
                 kind, value = _receive(proc.stdout, time.monotonic() + seconds)
             except TimeoutError:
@@ -113,6 +115,7 @@ class _Worker:
         raise DocumentError(f"could not be read ({value})")
 
     def _running(self) -> subprocess.Popen[bytes]:
+        """The worker, started (and waited for until it says it is ready) if there is none."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "rag.isolation", str(self.memory_mb)],
@@ -121,6 +124,17 @@ class _Worker:
                 stderr=subprocess.DEVNULL,  # parsers' warnings are not the user's business
                 env={**os.environ, "PYTHONPATH": _import_path()},
             )
+            assert self._proc.stdout is not None
+            try:
+                # Importing the readers and splitters takes seconds, more on a slow or busy machine.
+                if _receive(self._proc.stdout, time.monotonic() + _START_SECONDS) != _READY:
+                    raise EOFError
+            except (TimeoutError, EOFError, OSError):
+                code = self.stop()
+                raise DocumentError(
+                    f"the reader process did not start (exit status {code}): check that this Python "
+                    "can run `python -m rag.isolation`, or set RAG_READ_TIMEOUT=0 to read in-process"
+                ) from None
         return self._proc
 
     def stop(self) -> int | None:
@@ -201,6 +215,10 @@ def _serve(memory_mb: int) -> None:
     requests = os.fdopen(os.dup(0), "rb")
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library that prints must not write into the replies
+    # Warm up before saying ready: the first read imports llama-index's splitters (seconds on a
+    # slow machine), which is the worker's cost, not the first file's.
+    read_and_chunk(Path("warm-up.txt"), "Warm-up. Échauffement.".encode(), "warm-up", "", 384, 64)
+    _send(replies, _READY)
     while True:
         try:
             args = _receive(requests, float("inf"))

@@ -55,6 +55,44 @@ def test_a_good_file_is_read_in_the_worker(tmp_path):
     assert document.source == str(path.absolute()) and "mâches" in chunks[0].text
 
 
+def test_the_workers_start_up_does_not_count_against_the_files_time(tmp_path, monkeypatch):
+    """A worker started on a slow or busy machine (here: 3 s of start-up) still gives the file
+    its whole time limit: the first file after a hostile one used to time out while the new
+    worker was still importing the readers."""
+    from rag import isolation
+
+    slow = tmp_path / "slow-start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text("import time\ntime.sleep(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(slow))
+    memory_mb = 1537  # a worker of its own, started with the slow start-up
+    path = tmp_path / "ok.txt"
+    path.write_text("Les conchyliculteurs de Marennes attendent la levée de l'interdiction.")
+    try:
+        started = time.monotonic()
+        document, chunks = _read(path, Limits(seconds=2, memory_mb=memory_mb))
+        assert time.monotonic() - started > 3  # the slow start-up did happen
+        assert "conchyliculteurs" in chunks[0].text
+    finally:
+        isolation._worker(memory_mb).stop()
+
+
+def test_a_worker_that_cannot_start_is_a_clear_message(tmp_path, monkeypatch):
+    from rag import isolation
+
+    broken = tmp_path / "broken-start"
+    broken.mkdir()
+    (broken / "sitecustomize.py").write_text("raise SystemExit(3)\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken))
+    path = tmp_path / "ok.txt"
+    path.write_text("Texte.")
+    try:
+        with pytest.raises(DocumentError, match="did not start"):
+            _read(path, Limits(seconds=2, memory_mb=1538))
+    finally:
+        isolation._worker(1538).stop()
+
+
 def test_a_file_is_read_when_the_process_holds_over_a_thousand_descriptors(tmp_path):
     """A long-running server holds many files and sockets; select() fails on descriptors past
     1,023 ("filedescriptor out of range"), which stopped every read once there were that many."""
