@@ -17,7 +17,7 @@ from rag.evidence import answer_span
 from rag.prompts import abstain_message
 from rag.reader import ReaderInput, SentenceScorer, make_scorer
 from rag.readers import detect_language
-from rag.sentences import split_sentences
+from rag.sentences import candidate_sentences
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Citation, Hit
 
@@ -66,8 +66,7 @@ def reader_inputs(
     texts: set[str] = set()
     units: list[tuple[Hit, tuple[tuple[int, int], ...], ReaderInput]] = []
     for hit in hits:
-        title = _norm(hit.title)
-        sentences = [s for s in split_sentences(hit.text, min_chars=12) if _norm(s.text) != title]
+        sentences = candidate_sentences(hit.text, hit.title)
         for i, sentence in enumerate(sentences):
             key = (hit.doc_id, hit.start + sentence.start)  # overlapping chunks repeat sentences
             text = _norm(sentence.text)
@@ -76,10 +75,18 @@ def reader_inputs(
             seen.add(key)
             texts.add(text)
             before = sentences[i - 1].text if i else ""
-            units.append((hit, ((sentence.start, sentence.end),), ReaderInput(sentence.text, hit.title, before)))
+            units.append(
+                (
+                    hit,
+                    ((sentence.start, sentence.end),),
+                    ReaderInput(sentence.text, hit.title, before, doc_id=hit.doc_id),
+                )
+            )
             if pairs and i + 1 < len(sentences):
                 after = sentences[i + 1]
-                joined = ReaderInput(f"{sentence.text} {after.text}", hit.title, before, (sentence.text, after.text))
+                joined = ReaderInput(
+                    f"{sentence.text} {after.text}", hit.title, before, (sentence.text, after.text), hit.doc_id
+                )
                 units.append((hit, ((sentence.start, sentence.end), (after.start, after.end)), joined))
     return units
 

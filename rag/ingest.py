@@ -24,6 +24,9 @@ from rag.types import Chunk, Document, DocumentInfo, IngestFailure, IngestReport
 from rag.web import Fetcher, normalize_url, parse_feed
 
 Progress = Callable[[str, int, int], None]
+# Called with each batch of documents just stored, to do the work answering them will need
+# (the reader embeds their sentences: rag/sentence_vectors.py).
+Prepare = Callable[[list[tuple[Document, list[Chunk]]]], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
 
 _CHUNKER_VERSION = "1"
@@ -86,6 +89,7 @@ def ingest(
     urls: Iterable[str] = (),
     feeds: Iterable[str] = (),
     allow_private: bool = True,
+    prepare: Prepare | None = None,
 ) -> IngestReport:
     """Add new files, pages and feed items, replace changed ones, skip unchanged ones; never
     stop at a bad one.
@@ -93,9 +97,10 @@ def ingest(
     Streaming: documents are embedded and stored as soon as about one batch of chunks is read,
     so memory holds one batch, whatever the number of files, and what is done stays done if
     the run is cut short. `urls` are web pages and `feeds` RSS or Atom feeds whose items are
-    fetched as pages (rag/web.py; `allow_private` False refuses private addresses).
+    fetched as pages (rag/web.py; `allow_private` False refuses private addresses). `prepare`
+    is given each batch once stored; when it fails, the documents stay stored and a note says so.
     """
-    run = _Run(settings, store, embedder, progress, allow_private)
+    run = _Run(settings, store, embedder, progress, allow_private, prepare)
     files = find_files(paths, run.report)
     urls, feeds = list(urls), list(feeds)
     items: list[tuple[str, Origin | None]] = [(url, None) for url in urls]
@@ -124,13 +129,14 @@ class _Run:
         embedder: Callable[[], Embedder],
         progress: Progress | None,
         allow_private: bool,
+        prepare: Prepare | None = None,
     ) -> None:
         self.settings = settings
         self.report = IngestReport()
         self.known = {doc.doc_id: doc for doc in store.documents()}
         self.source_by_hash = {doc.content_hash: doc.source for doc in self.known.values()}
         self.limits = Limits(settings.read_timeout, settings.read_memory_mb)
-        self.writer = _Writer(store, embedder, self.report, progress)
+        self.writer = _Writer(store, embedder, self.report, progress, prepare)
         self.fetcher = Fetcher(settings, allow_private)
 
     def file(self, path: Path) -> None:
@@ -240,9 +246,15 @@ class _Writer:
     an unchanged corpus."""
 
     def __init__(
-        self, store: ChunkStore, embedder: Callable[[], Embedder], report: IngestReport, progress: Progress | None
+        self,
+        store: ChunkStore,
+        embedder: Callable[[], Embedder],
+        report: IngestReport,
+        progress: Progress | None,
+        prepare: Prepare | None = None,
     ) -> None:
         self.store, self.embedder, self.report, self.progress = store, embedder, report, progress
+        self.prepare = prepare
         self.pending: list[tuple[Document, list[Chunk]]] = []
         self.queued = self.embedded = 0
         self._loading: threading.Thread | None = None
@@ -263,6 +275,18 @@ class _Writer:
         loading = self._loading.is_alive()
         if pending >= _EMBED_BATCH_CHUNKS and not (loading and pending < _READ_AHEAD_CHUNKS):
             self.flush()
+
+    def _prepare(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        if self.prepare is None:
+            return
+        try:
+            self.prepare(batch)
+        except Exception as exc:  # noqa: BLE001 - stored is stored; answering does that work later
+            self.prepare = None
+            self.report.notes.append(
+                f"The reader could not embed the new documents' sentences ({type(exc).__name__}: {exc}); "
+                "they are stored, and questions about them embed their sentences as they are asked (slower)"
+            )
 
     def flush(self) -> None:
         if not self.pending:
@@ -286,6 +310,8 @@ class _Writer:
             except Exception as exc:  # the batch's documents fail; their previous versions stay
                 for document, _ in batch:
                     _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
+            else:
+                self._prepare(batch)
             self.report.chunks_embedded += len(texts)
         self.embedded += len(texts)
         if self.progress:

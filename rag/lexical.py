@@ -22,12 +22,12 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.settings import Settings
+from rag.sqlite import connect, immediate
 from rag.store import ChunkStore, signature
 
 if TYPE_CHECKING:
@@ -79,10 +79,7 @@ class LexicalIndex:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = connect(self.path)
             _create(db)
             self._local.db = db
         return db
@@ -109,7 +106,7 @@ class LexicalIndex:
             if self.fingerprint() == target:
                 self._synced = target
                 return 0, 0
-            with _immediate(db):
+            with immediate(db):
                 have_fingerprint = self.fingerprint()
                 if have_fingerprint == target:  # another process did it while we waited
                     self._synced = target
@@ -139,7 +136,7 @@ class LexicalIndex:
         index was at `before`; whether it did (if not, the next search catches up)."""
         with self._sync_lock:
             db = self._db()
-            with _immediate(db):
+            with immediate(db):
                 if self.fingerprint() != before:
                     return False
                 self._replay(db, doc_ids)
@@ -245,23 +242,10 @@ def _create(db: sqlite3.Connection) -> None:
 
 def _clear(db: sqlite3.Connection) -> None:
     """Empty every table, marked with this schema's version."""
-    with _immediate(db):
+    with immediate(db):
         for table in ("chunks", "docs", "fts", "state"):
             db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
         db.execute("INSERT INTO state(key, value) VALUES ('version', ?)", (SCHEMA_VERSION,))
-
-
-@contextmanager
-def _immediate(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction, its lock taken at the start: one process changes the index at a
-    time, and what it read inside cannot change under it."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _delete_document(db: sqlite3.Connection, doc_id: str) -> None:

@@ -15,10 +15,12 @@ from rag.errors import RagError, SettingsError
 from rag.generate import GenerativeAnswerer
 from rag.ingest import Progress, ingest
 from rag.judge import EmbeddedJudge, Judge
+from rag.reader import Passage, SentenceScorer, make_scorer
 from rag.retrieval import HybridRetriever
+from rag.sentence_vectors import forget_documents, keep_only
 from rag.settings import Settings
 from rag.store import ChunkStore, Damage
-from rag.types import Answer, AnswerSentence, DocumentInfo, Hit, IngestReport
+from rag.types import Answer, AnswerSentence, Chunk, Document, DocumentInfo, Hit, IngestReport
 
 T = TypeVar("T")
 
@@ -68,7 +70,9 @@ class Pipeline:
     def answerer(self, backend: str | None = None) -> Answerer:
         """The answerer for `backend` ("extractive" or an LLM backend; default: settings.llm)."""
         name = backend or self.settings.llm
-        return self._part(f"answerer:{name}", lambda: make_answerer(self.settings.with_(llm=name), self.embedder))
+        return self._part(
+            f"answerer:{name}", lambda: make_answerer(self.settings.with_(llm=name), self.embedder, self.scorer)
+        )
 
     def warm(self) -> None:
         """Load what the first question needs (the model, the lexical index, the reader) now,
@@ -87,7 +91,22 @@ class Pipeline:
     ) -> IngestReport:
         """Files and folders, web pages (`urls`) and feeds in; `allow_private` False refuses
         URLs on private addresses (the web app's default)."""
-        return ingest(paths, self.settings, self.store, lambda: self.embedder, progress, urls, feeds, allow_private)
+        return ingest(
+            paths, self.settings, self.store, lambda: self.embedder, progress, urls, feeds, allow_private, self._prepare
+        )
+
+    def _prepare(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
+        """What the reader can do at ingest for these newly stored documents (the evidence
+        reader embeds their sentences), so that questions about them wait less."""
+        passages = [
+            Passage(document.doc_id, document.title, chunk.text) for document, chunks in batch for chunk in chunks
+        ]
+        self.scorer.prepare(passages)
+
+    @property
+    def scorer(self) -> SentenceScorer:
+        """The reader every answerer of this pipeline shares."""
+        return self._part("scorer", lambda: make_scorer(self.settings, self.embedder))
 
     def search(self, query: str, top_k: int | None = None, dates: DateRange | None = None) -> list[Hit]:
         """The best passages for `query` (see `retrieve` for dates and recency)."""
@@ -155,13 +174,17 @@ class Pipeline:
     def check(self, repair: bool = False) -> CheckReport:
         """The index's integrity: documents whose chunks are not whole, and whether the BM25
         index matches the vectors. With `repair`, each damaged document is removed and, when
-        its source file is still there (or its page can be fetched), ingested again."""
+        its source file is still there (or its page can be fetched), ingested again, and the
+        reader's sentence vectors of documents the store no longer holds are dropped."""
         self.store.require_documents()
         damaged = self.store.damaged()
         report = CheckReport(damaged=damaged, lexical_current=self.store.lexical.is_current())
+        if repair:
+            keep_only(self.settings.index, [d.doc_id for d in self.store.documents()])
         if repair and damaged:
             for damage in damaged:
                 self.store.remove_document(damage.doc_id)
+            forget_documents(self.settings.index, [d.doc_id for d in damaged])
             from rag.web import is_url
 
             pages = [d for d in damaged if is_url(d.source)]  # fetched again
@@ -173,6 +196,7 @@ class Pipeline:
 
     def remove(self, doc_id: str) -> int:
         removed = self.store.remove_document(doc_id)
+        forget_documents(self.settings.index, [doc_id])
         if not removed:
             raise RagError(f"No document with id {doc_id!r}: `rag docs list` shows the ids")
         return removed
@@ -188,10 +212,10 @@ def _clean_question(question: str) -> str:
     return question[:MAX_QUESTION_CHARS]
 
 
-def make_answerer(settings: Settings, embedder: Embedder) -> Answerer:
+def make_answerer(settings: Settings, embedder: Embedder, scorer: SentenceScorer | None = None) -> Answerer:
     """The extractive answerer, or the guarded generative one for an LLM backend (RAG_LLM)."""
     if settings.llm == "extractive":
-        return ExtractiveAnswerer(settings, embedder)
+        return ExtractiveAnswerer(settings, embedder, scorer)
     return GenerativeAnswerer(settings, embedder)
 
 

@@ -52,6 +52,7 @@ class ReaderInput:
     title: str = ""
     before: str = ""  # the sentence before it in its passage, if any
     parts: tuple[str, ...] = ()  # for two adjacent sentences read as one: the two
+    doc_id: str = ""  # the document it comes from, if known (its vectors are kept under it)
 
     @property
     def pieces(self) -> tuple[str, ...]:
@@ -225,6 +226,28 @@ class SentenceScorer(Protocol):
         """A score for each (candidate, language of its document)."""
         ...
 
+    def prepare(self, passages: Sequence[Passage]) -> None:
+        """Do now, at ingest, what reading these newly stored passages will need (their
+        documents' earlier versions are gone): nothing, or embed their sentences. A removed
+        document's part is dropped by rag.sentence_vectors.forget_documents."""
+        ...
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored chunk as the reader reads it."""
+
+    doc_id: str
+    title: str
+    text: str
+
+
+class _NothingToPrepare:
+    """For the readers that compute everything when asked."""
+
+    def prepare(self, passages: Sequence[Passage]) -> None:
+        return None
+
 
 def bundled_base(settings: Settings) -> Path:
     """The bundled e5's folder, which the trained readers load on top of."""
@@ -238,7 +261,7 @@ def bundled_base(settings: Settings) -> Path:
     return bundled_model_dir(settings.model_cache)
 
 
-class CrossEncoderScorer:
+class CrossEncoderScorer(_NothingToPrepare):
     """The trained reader: calibrated probabilities that a sentence answers the question."""
 
     name = "cross-encoder"
@@ -253,7 +276,7 @@ class CrossEncoderScorer:
         return self.reader.score(question, [candidate for candidate, _ in candidates])
 
 
-class CosineScorer:
+class CosineScorer(_NothingToPrepare):
     """The embedding cosine between question and sentence: no trained weights, any embedding
     model, but it measures topic rather than answerhood (README "The reader"). Cross-lingual
     similarities run lower than same-language ones, so they get `cross_lingual_margin` back."""
@@ -494,12 +517,59 @@ class EvidenceScorer:
                     f"The evidence reader {EVIDENCE_FILE} was trained on another adapter than {adapter}: "
                     "retrain it with eval/reader/train_evidence.py"
                 )
+            from rag.sentence_vectors import FILE_NAME, SentenceVectors
 
-    def cosines(self, question: str, texts: Sequence[str]) -> list[float]:
-        """The cosines the model was trained on: the reader adapter's, or the retrieval e5's."""
-        if self.reader_embedder is not None:
-            return self.reader_embedder.cosines(question, texts)
-        return cosine_scores(self.embedder, question, texts)
+            tag = f"{self.reader_embedder.sha256}:{MAX_SENTENCE_TOKENS}"
+            dimensions = int(self.reader_embedder.model.get_embedding_dimension() or 0)
+            self.kept = SentenceVectors(settings.index / FILE_NAME, tag, dimensions)
+
+    def cosines(self, question: str, texts: Sequence[str], owners: dict[str, str] | None = None) -> list[float]:
+        """The cosines the model was trained on: the reader adapter's (sentence vectors kept
+        from ingest where they were; `owners` names the document of each text, to keep those
+        computed now), or the retrieval e5's."""
+        if self.reader_embedder is None:
+            return cosine_scores(self.embedder, question, texts)
+        if not texts:
+            return []
+        vectors = self.sentence_vectors(texts, owners or {})
+        return [float(c) for c in vectors @ self.reader_embedder.vectors([question], True)[0]]
+
+    def sentence_vectors(self, texts: Sequence[str], owners: dict[str, str]) -> Any:
+        """The adapter's unit vector of each text (a numpy row each): kept ones are read, the
+        others computed and kept under their owner's document id."""
+        import numpy as np
+
+        found = self.kept.get(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            found.update(zip(missing, self._embed(missing), strict=True))
+            self.kept.put((t, owners.get(t, ""), found[t]) for t in missing)
+        return np.stack([found[t] for t in texts])
+
+    def _embed(self, texts: Sequence[str]) -> Any:
+        """Computed vectors, rounded to fp16 as kept ones are: an answer does not depend on
+        whether its sentences were embedded at ingest or when asked."""
+        import numpy as np
+
+        assert self.reader_embedder is not None
+        return self.reader_embedder.vectors(texts, False).astype(np.float16).astype(np.float32)
+
+    def prepare(self, passages: Sequence[Passage]) -> None:
+        """Embed and keep the sentences of these passages: the question-time reader's work
+        done at ingest (rag/sentence_vectors.py). A document's earlier rows are dropped first;
+        a sentence another document already has is not embedded again."""
+        if self.reader_embedder is None or not passages:
+            return
+        from rag.sentences import candidate_sentences
+
+        self.kept.forget([p.doc_id for p in passages])
+        rows = dict.fromkeys((s.text, p.doc_id) for p in passages for s in candidate_sentences(p.text, p.title))
+        texts = list(dict.fromkeys(text for text, _ in rows))
+        found = self.kept.get(texts)
+        missing = [t for t in texts if t not in found]
+        if missing:
+            found.update(zip(missing, self._embed(missing), strict=True))
+        self.kept.put((text, doc_id, found[text]) for text, doc_id in rows)
 
     def score(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> list[float]:
         probabilities, closest = self.read(question, candidates)
@@ -515,8 +585,9 @@ class EvidenceScorer:
         from rag.readers import detect_language
 
         language = detect_language(question)
-        texts = list(dict.fromkeys(piece for c, _ in candidates for piece in c.pieces))
-        cosine = dict(zip(texts, self.cosines(question, texts), strict=True))
+        owners = {piece: c.doc_id for c, _ in candidates for piece in c.pieces}
+        texts = list(owners)
+        cosine = dict(zip(texts, self.cosines(question, texts, owners), strict=True))
         units = [c.unit(cosine, lang != language) for c, lang in candidates]
         rows = features(question, units, self.model.cross_lingual_margin)
         return self.model.logistic.probabilities(rows), max(cosine.values())

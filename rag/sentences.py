@@ -31,6 +31,13 @@ def split_sentences(text: str, min_chars: int = 3) -> list[Sentence]:
     return sentences
 
 
+def candidate_sentences(text: str, title: str = "") -> list[Sentence]:
+    """The sentences of a passage the readers read: at least 12 characters, and never the
+    document's title line (it names the story and answers nothing; README "The reader")."""
+    heading = " ".join(title.lower().split())
+    return [s for s in split_sentences(text, min_chars=12) if " ".join(s.text.lower().split()) != heading]
+
+
 def _append(sentences: list[Sentence], text: str, start: int, end: int, min_chars: int) -> None:
     piece = text[start:end]
     stripped = piece.strip()

@@ -192,3 +192,31 @@ def test_a_folder_s_ragignore_keeps_files_out(fake_pipeline, tmp_path):
     assert report.added == [str(docs / "article.txt")] and not report.failed
     # a file named on the command line is read whatever the folder's .ragignore says
     assert fake_pipeline.ingest([docs / "NOTICE.md"]).added == [str(docs / "NOTICE.md")]
+
+
+def test_each_stored_batch_is_handed_to_prepare_and_a_failing_prepare_loses_nothing(settings, tmp_path):
+    """`prepare` (the reader embedding the new sentences) sees every stored document with its
+    chunks; when it fails, the documents are still stored and a note says why."""
+    from rag.ingest import ingest
+    from rag.store import ChunkStore
+
+    write_samples(tmp_path / "docs")
+    seen: dict[str, int] = {}
+
+    def prepare(batch):
+        for document, chunks in batch:
+            seen[document.doc_id] = len(chunks)
+
+    store = ChunkStore(settings)
+    report = ingest([tmp_path / "docs"], settings, store, FakeEmbedder, prepare=prepare)
+    stored = {doc.doc_id: doc.chunks for doc in store.documents()}
+    assert seen == stored and stored
+
+    def broken(batch):
+        raise OSError("disk full")
+
+    (tmp_path / "docs" / "new.txt").write_text("Le port de Lorient est bloqué par les pêcheurs depuis lundi.")
+    report = ingest([tmp_path / "docs"], settings, store, FakeEmbedder, prepare=broken)
+    assert len(report.added) == 1 and not any(f.source.endswith("new.txt") for f in report.failed)
+    assert len(store.documents()) == len(stored) + 1
+    assert any("disk full" in note and "slower" in note for note in report.notes)

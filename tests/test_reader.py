@@ -153,7 +153,10 @@ def test_candidates_are_read_with_title_and_previous_sentence_and_the_title_line
     ]
     hit_, spans, unit = units[2]
     assert unit == ReaderInput(
-        "La start-up emploie vingt personnes à Paris.", "Mistral lève des fonds", "Mistral AI lève des fonds."
+        "La start-up emploie vingt personnes à Paris.",
+        "Mistral lève des fonds",
+        "Mistral AI lève des fonds.",
+        doc_id=hit.doc_id,  # its sentence vector is kept under its document
     )
     assert (
         unit.text()
