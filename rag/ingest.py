@@ -24,10 +24,10 @@ from rag.types import Chunk, Document, DocumentInfo, IngestFailure, IngestReport
 from rag.web import Fetcher, normalize_url, parse_feed
 
 Progress = Callable[[str, int, int], None]
-# Called with each batch of documents just stored, to do the work answering them will need
-# (the reader embeds their sentences: rag/sentence_vectors.py).
-Prepare = Callable[[list[tuple[Document, list[Chunk]]]], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
+Prepare = Callable[[list[tuple[Document, list[Chunk]]]], None]
+"""Called with each batch of documents just stored, to do now the work answering them will need
+(the reader embeds their sentences: rag/sentence_vectors.py)."""
 
 _CHUNKER_VERSION = "1"
 _EMBED_BATCH_CHUNKS = 256

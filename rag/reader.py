@@ -4,7 +4,9 @@ extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER)
 - "evidence" (the default): a logistic regression (rag/evidence.py, weights in evidence.json)
   over the cosine of e5 with a LoRA adapter trained to put a question near its answer sentence
   (reader_adapter/), word and name overlap and the kind of answer asked for; it answers only
-  when the adapter's closest cosine reaches its calibrated bar. Faster than the cosine reader
+  when the adapter's closest cosine reaches its calibrated bar. The adapter's sentence vectors
+  are embedded at ingest and kept beside the index (rag/sentence_vectors.py), so a question
+  embeds only itself. Faster than the cosine reader
   and right more often on every suite; it abstains less on unanswerable news questions
   (README "The reader").
 - "cosine": the retrieval model's similarity of question and sentence (any embedding model).
