@@ -541,20 +541,23 @@ class EvidenceScorer:
         others computed and kept under their owner's document id."""
         import numpy as np
 
-        found = self.kept.get(texts)
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
-        if missing:
-            found.update(zip(missing, self._embed(missing), strict=True))
-            self.kept.put((t, owners.get(t, ""), found[t]) for t in missing)
+        found, computed = self._kept_or_embedded(texts)
+        self.kept.put((t, owners.get(t, ""), found[t]) for t in computed)
         return np.stack([found[t] for t in texts])
 
-    def _embed(self, texts: Sequence[str]) -> Any:
-        """Computed vectors, rounded to fp16 as kept ones are: an answer does not depend on
+    def _kept_or_embedded(self, texts: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+        """Each text's vector, read from the kept ones or computed now, and the texts computed.
+        Computed vectors are rounded to fp16 as kept ones are: an answer does not depend on
         whether its sentences were embedded at ingest or when asked."""
         import numpy as np
 
         assert self.reader_embedder is not None
-        return self.reader_embedder.vectors(texts, False).astype(np.float16).astype(np.float32)
+        found = self.kept.get(texts)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            vectors = self.reader_embedder.vectors(missing, False).astype(np.float16).astype(np.float32)
+            found.update(zip(missing, vectors, strict=True))
+        return found, missing
 
     def prepare(self, passages: Sequence[Passage]) -> None:
         """Embed and keep the sentences of these passages: the question-time reader's work
@@ -566,11 +569,7 @@ class EvidenceScorer:
 
         self.kept.forget([p.doc_id for p in passages])
         rows = dict.fromkeys((s.text, p.doc_id) for p in passages for s in candidate_sentences(p.text, p.title))
-        texts = list(dict.fromkeys(text for text, _ in rows))
-        found = self.kept.get(texts)
-        missing = [t for t in texts if t not in found]
-        if missing:
-            found.update(zip(missing, self._embed(missing), strict=True))
+        found, _ = self._kept_or_embedded([text for text, _ in rows])
         self.kept.put((text, doc_id, found[text]) for text, doc_id in rows)
 
     def score(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> list[float]:

@@ -113,24 +113,20 @@ class SentenceVectors:
             (sentence_key(self.model_tag, s), doc_id, np.asarray(v, dtype=np.float16).tobytes())
             for s, doc_id, v in rows
         ]
-        if not values:
-            return
-        try:
-            db = self._db()
-            with immediate(db):
-                db.executemany("INSERT OR REPLACE INTO vectors(key, doc_id, vector) VALUES (?, ?, ?)", values)
-        except sqlite3.Error as exc:
-            self._failed(exc)
+        self._write("INSERT OR REPLACE INTO vectors(key, doc_id, vector) VALUES (?, ?, ?)", values)
 
     def forget(self, doc_ids: Iterable[str]) -> None:
         """Remove these documents' rows (before their new version's are put, or when removed)."""
-        ids = [(d,) for d in dict.fromkeys(doc_ids)]
-        if self._broken or not ids:
+        self._write("DELETE FROM vectors WHERE doc_id = ?", [(d,) for d in dict.fromkeys(doc_ids)])
+
+    def _write(self, statement: str, values: list[tuple[Any, ...]]) -> None:
+        """Run the statement for each row of values in one transaction (nothing on a file left aside)."""
+        if self._broken or not values:
             return
         try:
             db = self._db()
             with immediate(db):
-                db.executemany("DELETE FROM vectors WHERE doc_id = ?", ids)
+                db.executemany(statement, values)
         except sqlite3.Error as exc:
             self._failed(exc)
 
