@@ -4,7 +4,9 @@ extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER)
 - "evidence" (the default): a logistic regression (rag/evidence.py, weights in evidence.json)
   over the cosine of e5 with a LoRA adapter trained to put a question near its answer sentence
   (reader_adapter/), word and name overlap and the kind of answer asked for; it answers only
-  when the adapter's closest cosine reaches its calibrated bar. The adapter's sentence vectors
+  when a second adapter, the decider (decider_adapter/, trained with on-topic unanswerable
+  questions), puts one of the five most probable candidates close enough to the question: its
+  bar is calibrated on news questions. The reader adapter's sentence vectors
   are embedded at ingest and kept beside the index (rag/sentence_vectors.py), so a question
   embeds only itself. Faster than the cosine reader
   and right more often on every suite; it abstains less on unanswerable news questions
@@ -318,6 +320,9 @@ def cosine_scores(embedder: Embedder, question: str, sentences: Sequence[str]) -
 EVIDENCE_FILE = Path(__file__).with_name("evidence.json")
 ADAPTER_DIR = Path(__file__).with_name("reader_adapter")
 ADAPTER_WEIGHTS = "adapter.safetensors"
+# A second adapter, trained with on-topic unanswerable questions and a "no answer" candidate
+# (train_biencoder.py --null-bar): its cosine decides whether to answer, not which sentence.
+DECIDER_DIR = Path(__file__).with_name("decider_adapter")
 ADAPTER_INFO = "adapter.json"
 MAX_SENTENCE_TOKENS = 64  # a candidate sentence longer than this is read up to here
 
@@ -434,6 +439,8 @@ class EvidenceModel:
     extra_threshold: float  # a further sentence joins the answer at this probability
     adapter_sha256: str = ""  # the reader adapter whose cosines it was trained on ("": the base e5's)
     cross_lingual_margin: float = 0.0  # added to the cosine of a sentence in another language
+    decider_sha256: str = ""  # the adapter whose cosine `answer_cosine` bars ("": the reader adapter's)
+    decider_candidates: int = 0  # the best candidates, by probability, the decider reads
 
     @classmethod
     def from_json(cls, model: dict[str, Any]) -> EvidenceModel:
@@ -451,6 +458,8 @@ class EvidenceModel:
             extra_threshold=float(model["extra_threshold"]),
             adapter_sha256=str(model.get("adapter_sha256", "")),
             cross_lingual_margin=float(model.get("cross_lingual_margin", 0.0)),
+            decider_sha256=str(model.get("decider_sha256", "")),
+            decider_candidates=int(model.get("decider_candidates", 0)),
         )
 
     @classmethod
@@ -494,10 +503,12 @@ class EvidenceScorer:
 
     Whether the question is answered at all is not decided by that probability, which ranks the
     candidates against each other well but says little about whether any of them answers: the
-    reader answers when the closest candidate, by the adapter's cosine, reaches `answer_cosine`
-    (calibrated on retrieved passages for our Wikinews questions and held-apart PIAF ones,
-    README "The reader"). When it does not, every score is its probability minus one, below the
-    threshold of 0: the answerer abstains and the ranking is kept.
+    reader answers when the decider's cosine (a second adapter, trained to keep an unanswered
+    question away from every sentence) of the closest of the most probable candidates reaches
+    `answer_cosine` (calibrated on retrieved passages for our Wikinews questions, README "The
+    reader"); weights without a decider bar the reader adapter's closest cosine instead. When
+    it does not, every score is its probability minus one, below the threshold of 0: the
+    answerer abstains and the ranking is kept.
     """
 
     name = "evidence"
@@ -505,7 +516,12 @@ class EvidenceScorer:
     threshold = 0.0
 
     def __init__(
-        self, settings: Settings, embedder: Embedder, model: EvidenceModel | None = None, adapter: Path = ADAPTER_DIR
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        model: EvidenceModel | None = None,
+        adapter: Path = ADAPTER_DIR,
+        decider: Path = DECIDER_DIR,
     ) -> None:
         self.embedder = embedder
         self.model = model or load_evidence()
@@ -524,6 +540,15 @@ class EvidenceScorer:
             tag = f"{self.reader_embedder.sha256}:{MAX_SENTENCE_TOKENS}"
             dimensions = int(self.reader_embedder.model.get_embedding_dimension() or 0)
             self.kept = SentenceVectors(settings.index / FILE_NAME, tag, dimensions)
+        self.decider: ReaderEmbedder | None = None
+        if self.model.decider_sha256:
+            self.decider = load_reader_embedder(bundled_base(settings), decider)
+            self.decider.share_token_embeddings(embedder)
+            if self.decider.sha256 != self.model.decider_sha256:
+                raise ModelError(
+                    f"The evidence reader {EVIDENCE_FILE} was calibrated on another decider than {decider}: "
+                    "recalibrate it with eval/reader/train_evidence.py --decider"
+                )
 
     def cosines(self, question: str, texts: Sequence[str], owners: dict[str, str] | None = None) -> list[float]:
         """The cosines the model was trained on: the reader adapter's (sentence vectors kept
@@ -579,7 +604,8 @@ class EvidenceScorer:
         return [p - 1.0 for p in probabilities]
 
     def read(self, question: str, candidates: Sequence[tuple[ReaderInput, str]]) -> tuple[list[float], float]:
-        """Each candidate's probability of answering, and the closest candidate's cosine."""
+        """Each candidate's probability of answering, and the question's answerability (the
+        cosine `answer_cosine` bars)."""
         if not candidates:
             return [], -1.0
         from rag.evidence import features
@@ -590,8 +616,20 @@ class EvidenceScorer:
         texts = list(owners)
         cosine = dict(zip(texts, self.cosines(question, texts, owners), strict=True))
         units = [c.unit(cosine, lang != language) for c, lang in candidates]
-        rows = features(question, units, self.model.cross_lingual_margin)
-        return self.model.logistic.probabilities(rows), max(cosine.values())
+        probabilities = self.model.logistic.probabilities(features(question, units, self.model.cross_lingual_margin))
+        return probabilities, self.answerability(question, [c for c, _ in candidates], probabilities, cosine)
+
+    def answerability(
+        self, question: str, candidates: Sequence[ReaderInput], probabilities: Sequence[float], cosine: dict[str, float]
+    ) -> float:
+        """The cosine `answer_cosine` bars: the decider's closest to the question among the
+        `decider_candidates` most probable candidates (a handful of sentences embedded now), or
+        without a decider the reader adapter's closest among all (`cosine`, each piece's)."""
+        if self.decider is None:
+            return max(cosine.values())
+        best = sorted(range(len(candidates)), key=lambda i: -probabilities[i])[: self.model.decider_candidates]
+        pieces = list(dict.fromkeys(piece for i in best for piece in candidates[i].pieces))
+        return max(self.decider.cosines(question, pieces))
 
 
 SCORERS = ("cosine", "evidence", "cross-encoder")

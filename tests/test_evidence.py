@@ -10,7 +10,15 @@ import pytest
 from rag.answer import ExtractiveAnswerer
 from rag.errors import ModelError
 from rag.evidence import FEATURES, Unit, answer_span, content_stems, features, question_type, sentence_kinds
-from rag.reader import ADAPTER_DIR, EVIDENCE_FILE, EvidenceModel, EvidenceScorer, ReaderEmbedder, ReaderInput
+from rag.reader import (
+    ADAPTER_DIR,
+    DECIDER_DIR,
+    EVIDENCE_FILE,
+    EvidenceModel,
+    EvidenceScorer,
+    ReaderEmbedder,
+    ReaderInput,
+)
 from rag.types import Hit
 from tests.conftest import FakeEmbedder
 
@@ -94,6 +102,8 @@ def test_the_shipped_weights_load_with_their_hash_and_match_the_features():
     assert model.logistic.features == FEATURES and len(model.logistic.weights) == len(FEATURES)
     assert 0 < model.answer_cosine < 1 and 0 < model.extra_threshold <= 1
     assert model.adapter_sha256 == json.loads((ADAPTER_DIR / "adapter.json").read_text())["sha256"]
+    assert model.decider_sha256 == json.loads((DECIDER_DIR / "adapter.json").read_text())["sha256"]
+    assert model.decider_candidates > 0
 
 
 def test_edited_or_stale_weights_are_refused_with_a_message(tmp_path):
@@ -125,7 +135,7 @@ def test_a_damaged_adapter_is_refused_before_loading(tmp_path):
 def _model(answer_cosine: float) -> EvidenceModel:
     """The shipped weights read on the retrieval e5's cosines (here a fake one's)."""
     shipped = EvidenceModel.read(EVIDENCE_FILE)
-    return dataclasses.replace(shipped, adapter_sha256="", answer_cosine=answer_cosine)
+    return dataclasses.replace(shipped, adapter_sha256="", decider_sha256="", answer_cosine=answer_cosine)
 
 
 QUESTION = "How many people died in the avalanche?"
@@ -156,6 +166,34 @@ def test_below_the_bar_every_score_falls_under_the_threshold_and_the_ranking_is_
         settings.with_(reader="evidence"), FakeEmbedder(), EvidenceScorer(settings, FakeEmbedder(), _model(-1.0))
     )
     assert not answerer.answer(QUESTION, [hit]).abstained
+
+
+class FakeDecider:
+    """A decider whose cosine to the question is set per sentence; it records what it reads."""
+
+    def __init__(self, closeness: dict[str, float]) -> None:
+        self.closeness, self.read = closeness, []
+
+    def cosines(self, question: str, sentences: list[str]) -> list[float]:
+        self.read.append(list(sentences))
+        return [self.closeness.get(s, 0.0) for s in sentences]
+
+
+def _decided(settings, closeness: dict[str, float], candidates: int) -> tuple[list[float], FakeDecider]:
+    scorer = EvidenceScorer(settings, FakeEmbedder(), _model(answer_cosine=0.5))
+    scorer.model = dataclasses.replace(scorer.model, decider_candidates=candidates)
+    scorer.decider = decider = FakeDecider(closeness)  # type: ignore[assignment]
+    return scorer.score(QUESTION, CANDIDATES[:2]), decider
+
+
+def test_with_a_decider_its_cosine_over_the_most_probable_candidates_decides_to_answer(settings):
+    answer, other = CANDIDATES[0][0].sentence, CANDIDATES[1][0].sentence
+    scores, decider = _decided(settings, {answer: 0.9}, candidates=1)
+    assert decider.read == [[answer]] and scores[0] > scores[1] >= 0  # only the best candidate read; answered
+    scores, _ = _decided(settings, {other: 0.9}, candidates=1)
+    assert all(s < 0 for s in scores) and scores[0] > scores[1]  # the less probable one is not read: abstains
+    scores, decider = _decided(settings, {other: 0.9}, candidates=2)
+    assert decider.read == [[answer, other]] and all(s >= 0 for s in scores)
 
 
 def test_a_pair_is_as_close_as_its_closer_sentence(settings):

@@ -161,6 +161,39 @@ def test_the_evidence_reader_with_its_shipped_adapter_answers_and_abstains(real_
         assert abstained.abstained and not abstained.citations and abstained.hits
 
 
+def test_the_decider_refuses_details_the_article_does_not_give_and_answers_what_it_does(real_pipeline):
+    """On-topic questions the seed article leaves open (it names Mistral AI, never its staff or
+    founding) are refused by the shipped decider; questions it answers are not."""
+    from rag.reader import EvidenceScorer
+
+    scorer = real_pipeline.scorer
+    assert isinstance(scorer, EvidenceScorer) and scorer.decider is not None
+    for question in (
+        "Which other countries are looking into the relationship between Microsoft and OpenAI?",
+        "How much has Microsoft invested in OpenAI?",
+    ):
+        answer = real_pipeline.ask(question)
+        assert not answer.abstained and answer.citations, question
+    for question in (
+        "How many employees does Mistral AI have?",
+        "Combien d'employés compte Mistral AI ?",
+        "When was Mistral AI founded?",
+    ):
+        refused = real_pipeline.ask(question)
+        assert refused.abstained and not refused.citations and refused.hits, question
+
+
+def test_weights_calibrated_on_another_decider_are_refused(real_settings, real_pipeline):
+    import dataclasses
+
+    from rag.errors import ModelError
+    from rag.reader import EvidenceScorer, load_evidence
+
+    other = dataclasses.replace(load_evidence(), decider_sha256="0" * 64)
+    with pytest.raises(ModelError, match="calibrated on another decider"):
+        EvidenceScorer(real_settings, real_pipeline.embedder, other)
+
+
 def test_the_reader_shares_the_retrieval_models_token_embeddings_and_scores_the_same(real_settings, real_pipeline):
     """The evidence reader's copy of e5 uses the retrieval model's token embeddings (384 MB less
     in a served chat) and its cosines are those of an unshared copy."""

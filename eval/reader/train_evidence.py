@@ -9,10 +9,12 @@ features of rag/evidence.py, fitted on the training groups of eval/reader/data.p
 English questions on PIAF, our Wikinews questions, HaluEval, each question with e5-mined hard
 negatives from other documents), on the cosines of the reader's adapter (train_biencoder.py;
 `--adapter none` for the retrieval e5's). Its figures on the groups held apart from training are
-kept in evidence.json ("calibration"). Whether to answer at all is decided by the adapter's
-cosine of the closest candidate: its bar (`answer_cosine`) is calibrated on retrieved passages
-for our Wikinews questions (on-topic unanswerable ones included) and PIAF questions held apart
-from training (retrieval_calibration). The
+kept in evidence.json ("calibration"). Whether to answer at all is decided by the decider's
+cosine (`--decider`: a second adapter, train_biencoder.py --null-bar) of the closest of the
+`--decider-candidates` most probable candidates, or with `--decider none` by the reader
+adapter's cosine of the closest candidate: its bar (`answer_cosine`) is calibrated on retrieved
+passages for our Wikinews questions (on-topic unanswerable ones included) and PIAF questions
+held apart from training (retrieval_calibration). The
 weights (a few dozen numbers) go to rag/evidence.json with the sha256 the reader checks at load
 time.
 """
@@ -25,6 +27,7 @@ import json
 import pickle
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +44,7 @@ from rag.models import bundled_model_dir  # noqa: E402
 from rag.reader import (  # noqa: E402
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
+    DECIDER_DIR,
     EVIDENCE_FILE,
     EvidenceModel,
     EvidenceScorer,
@@ -204,15 +208,20 @@ def _closest_on_retrieval(
 
 
 def retrieval_calibration(
-    settings: Settings, scorer: EvidenceScorer, max_false_abstentions: float, distractors: int = 150
+    settings: Settings,
+    scorer: EvidenceScorer,
+    max_false_abstentions: float,
+    distractors: int = 150,
+    bar_sets: Sequence[str] = ("wikinews",),
 ) -> dict[str, object]:
     """The answerability bar, calibrated as the reader is used, on questions asked of an index
     and read from the passages retrieved: our Wikinews questions (on-topic unanswerable ones
     included) and PIAF's questions on the articles held apart from training. The bar is the
-    highest at which at most `max_false_abstentions` of the answerable questions of *each* set
-    are refused (news and encyclopaedic text do not sit at the same cosines), whatever the
-    unanswerable ones then get. The Wikinews questions' articles are partly the reader's
-    training data: their figures lean optimistic (README "The reader")."""
+    highest at which at most `max_false_abstentions` of the answerable questions of each of
+    `bar_sets` are refused, whatever the unanswerable ones then get; both sets' figures at that
+    bar are reported. News and encyclopaedic text do not sit at the same cosines: a bar set on
+    news refuses more of PIAF's answerable questions (README "The reader"). The Wikinews
+    questions' articles are partly the reader's training data: their figures lean optimistic."""
     sets = {
         "wikinews": _wikinews_calibration(settings, distractors),
         "piaf": _piaf_calibration(settings),
@@ -222,8 +231,8 @@ def retrieval_calibration(
     for name, (answerable, _) in read.items():
         tops = sorted(top for top, _ in answerable)
         bars[name] = round(tops[int(max_false_abstentions * len(tops))], 3)
-    bar = min(bars.values())
-    out: dict[str, object] = {"answer_cosine": bar}
+    bar = min(bars[name] for name in bar_sets)
+    out: dict[str, object] = {"answer_cosine": bar, "set_by": list(bar_sets)}
     for name, (answerable, unanswerable) in read.items():
         out[name] = {
             "questions": f"{len(answerable)} answerable, {len(unanswerable)} unanswerable",
@@ -249,10 +258,25 @@ def main() -> None:
         "--adapter", type=Path, default=ADAPTER_DIR, help="the reader adapter whose cosines it reads ('none': e5's)"
     )
     parser.add_argument(
+        "--decider",
+        type=Path,
+        default=DECIDER_DIR,
+        help="the adapter whose cosine decides to answer ('none': the reader's)",
+    )
+    parser.add_argument(
+        "--decider-candidates", type=int, default=5, help="the most probable candidates the decider reads"
+    )
+    parser.add_argument(
         "--max-false-abstentions",
         type=float,
         default=0.10,
         help="share of answerable calibration questions the answerability bar may refuse",
+    )
+    parser.add_argument(
+        "--bar-sets",
+        default="wikinews",
+        help="the calibration sets whose answerable questions the bar may refuse at most that share of "
+        "(comma-separated: wikinews, piaf; the lowest of their bars is kept)",
     )
     parser.add_argument(
         "--extra-threshold",
@@ -263,6 +287,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
     adapter = None if str(args.adapter) == "none" else args.adapter
+    decider = None if str(args.decider) == "none" else args.decider
+    bar_sets = [name.strip() for name in args.bar_sets.split(",") if name.strip()]
+    if not bar_sets or not set(bar_sets) <= {"wikinews", "piaf"}:
+        parser.error(f"--bar-sets takes wikinews, piaf or both (got {args.bar_sets!r})")
 
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -298,6 +326,8 @@ def main() -> None:
         "extra_threshold": args.extra_threshold,
         "adapter_sha256": "" if adapter is None else file_sha256(adapter / ADAPTER_WEIGHTS),
         "cross_lingual_margin": margin,
+        "decider_sha256": "" if decider is None else file_sha256(decider / ADAPTER_WEIGHTS),
+        "decider_candidates": 0 if decider is None else args.decider_candidates,
     }
     model_object = EvidenceModel.from_json(weights)
 
@@ -313,8 +343,10 @@ def main() -> None:
         if g.answerable
     ]
     figures["cosine_top1_right"] = round(sum(cosine_top1) / len(cosine_top1), 4)
-    scorer = EvidenceScorer(settings, make_embedder(settings), model_object, adapter or ADAPTER_DIR)
-    retrieval = retrieval_calibration(settings, scorer, args.max_false_abstentions)
+    scorer = EvidenceScorer(
+        settings, make_embedder(settings), model_object, adapter or ADAPTER_DIR, decider or DECIDER_DIR
+    )
+    retrieval = retrieval_calibration(settings, scorer, args.max_false_abstentions, bar_sets=bar_sets)
     print("calibrated on retrieval:", json.dumps(retrieval), flush=True)
     weights["answer_cosine"] = retrieval["answer_cosine"]
     out = {
