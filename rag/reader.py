@@ -6,11 +6,11 @@ extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER)
   (reader_adapter/), word and name overlap and the kind of answer asked for; it answers only
   when a second adapter, the decider (decider_adapter/, trained with on-topic unanswerable
   questions), puts one of the five most probable candidates close enough to the question: its
-  bar is calibrated on news questions. The reader adapter's sentence vectors
-  are embedded at ingest and kept beside the index (rag/sentence_vectors.py), so a question
-  embeds only itself. Faster than the cosine reader
-  and right more often on every suite; it abstains less on unanswerable news questions
-  (README "The reader").
+  bar is calibrated on news questions. The reader adapter's sentence vectors are embedded at
+  ingest and kept beside the index (rag/sentence_vectors.py), so a question embeds only itself
+  and those five candidates. Faster than the cosine reader and right more often on every suite;
+  with the decider it abstains more often on unanswerable news questions, and refuses more of
+  PIAF's encyclopaedic ones (README "The reader").
 - "cosine": the retrieval model's similarity of question and sentence (any embedding model).
 - "cross-encoder": reads the question and the sentence together and gives the probability that
   the sentence answers. It is the first six layers of the bundled multilingual-e5-small,

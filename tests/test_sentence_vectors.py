@@ -123,17 +123,17 @@ def test_ingest_embeds_each_sentence_once_and_a_question_embeds_only_itself(real
     original = reader.vectors
     reader.vectors = lambda texts, queries: embedded.extend((t, queries) for t in texts) or original(texts, queries)
     try:
-        answer = pipeline.ask("Combien Mistral AI a-t-elle levé ?")
+        answer = pipeline.ask("Combien d'argent Mistral AI a-t-elle levé ?")
     finally:
         reader.vectors = original
     assert not answer.abstained and "385 millions" in answer.text
-    assert embedded == [("Combien Mistral AI a-t-elle levé ?", True)]  # the sentences were kept at ingest
+    assert embedded == [("Combien d'argent Mistral AI a-t-elle levé ?", True)]  # the sentences were kept at ingest
 
     # Without the file, the same answer (vectors computed now are rounded as kept ones are),
     # and the sentences asked about are kept again.
     (settings.index / FILE_NAME).unlink()
     again = build_pipeline(settings)
-    assert again.ask("Combien Mistral AI a-t-elle levé ?").text == answer.text
+    assert again.ask("Combien d'argent Mistral AI a-t-elle levé ?").text == answer.text
     assert again.scorer.kept.count() > 0
 
 

@@ -170,13 +170,13 @@ def test_ask_endpoint_through_gradio_client(server):
 def test_twenty_people_at_once(server):
     from gradio_client import Client
 
-    questions = ["why is the EU looking at Mistral?", "Qui est le PDG d'OpenAI ?"] * 10
+    questions = ["why is the EU looking at Mistral?", "Combien Microsoft a-t-il investi dans OpenAI ?"] * 10
     clients = [Client(server, verbose=False) for _ in questions]
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(lambda cq: cq[0].predict(cq[1], api_name="/ask"), zip(clients, questions, strict=True)))
     assert [r["question"] for r in results] == questions
     assert all(not r["abstained"] and r["citations"] for r in results)
-    assert "Sam Altman" in results[1]["answer"]
+    assert "13 milliards de dollars" in results[1]["answer"]
     urllib.request.urlopen(server, timeout=5)  # and the app is still up
 
 
