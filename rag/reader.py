@@ -440,7 +440,7 @@ class EvidenceModel:
     adapter_sha256: str = ""  # the reader adapter whose cosines it was trained on ("": the base e5's)
     cross_lingual_margin: float = 0.0  # added to the cosine of a sentence in another language
     decider_sha256: str = ""  # the adapter whose cosine `answer_cosine` bars ("": the reader adapter's)
-    decider_candidates: int = 0  # the best candidates, by probability, the decider reads
+    decider_candidates: int = 0  # the best candidates, by probability, the decider reads (0: all)
 
     @classmethod
     def from_json(cls, model: dict[str, Any]) -> EvidenceModel:
@@ -627,7 +627,7 @@ class EvidenceScorer:
         without a decider the reader adapter's closest among all (`cosine`, each piece's)."""
         if self.decider is None:
             return max(cosine.values())
-        best = sorted(range(len(candidates)), key=lambda i: -probabilities[i])[: self.model.decider_candidates]
+        best = sorted(range(len(candidates)), key=lambda i: -probabilities[i])[: self.model.decider_candidates or None]
         pieces = list(dict.fromkeys(piece for i in best for piece in candidates[i].pieces))
         return max(self.decider.cosines(question, pieces))
 

@@ -192,8 +192,9 @@ def test_with_a_decider_its_cosine_over_the_most_probable_candidates_decides_to_
     assert decider.read == [[answer]] and scores[0] > scores[1] >= 0  # only the best candidate read; answered
     scores, _ = _decided(settings, {other: 0.9}, candidates=1)
     assert all(s < 0 for s in scores) and scores[0] > scores[1]  # the less probable one is not read: abstains
-    scores, decider = _decided(settings, {other: 0.9}, candidates=2)
-    assert decider.read == [[answer, other]] and all(s >= 0 for s in scores)
+    for candidates in (2, 0):  # 0: all of them
+        scores, decider = _decided(settings, {other: 0.9}, candidates=candidates)
+        assert decider.read == [[answer, other]] and all(s >= 0 for s in scores)
 
 
 def test_a_pair_is_as_close_as_its_closer_sentence(settings):
