@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -425,6 +426,15 @@ class ReaderEmbedder:
         return [float(v) for v in self.vectors(sentences, False) @ self.vectors([question], True)[0]]
 
 
+def adapter_sha256(folder: Path) -> str:
+    """The sha256 an adapter folder declares for its weights ("" when it cannot be read); the
+    weights are checked against it when they load."""
+    try:
+        return str(json.loads((folder / ADAPTER_INFO).read_text(encoding="utf-8"))["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
 @functools.lru_cache(maxsize=2)
 def load_reader_embedder(base_dir: Path, folder: Path = ADAPTER_DIR) -> ReaderEmbedder:
     return ReaderEmbedder(base_dir, folder)
@@ -540,15 +550,32 @@ class EvidenceScorer:
             tag = f"{self.reader_embedder.sha256}:{MAX_SENTENCE_TOKENS}"
             dimensions = int(self.reader_embedder.model.get_embedding_dimension() or 0)
             self.kept = SentenceVectors(settings.index / FILE_NAME, tag, dimensions)
-        self.decider: ReaderEmbedder | None = None
-        if self.model.decider_sha256:
-            self.decider = load_reader_embedder(bundled_base(settings), decider)
-            self.decider.share_token_embeddings(embedder)
-            if self.decider.sha256 != self.model.decider_sha256:
-                raise ModelError(
-                    f"The evidence reader {EVIDENCE_FILE} was calibrated on another decider than {decider}: "
-                    "recalibrate it with eval/reader/train_evidence.py --decider"
-                )
+        # The decider loads when first asked (ingest never needs it); its hash is checked now.
+        self.settings, self.decider_dir = settings, decider
+        self._decider: ReaderEmbedder | None = None
+        self._decider_lock = threading.Lock()  # a served chat's first questions come at once
+        if self.model.decider_sha256 and adapter_sha256(decider) != self.model.decider_sha256:
+            raise ModelError(
+                f"The evidence reader {EVIDENCE_FILE} was calibrated on another decider than {decider}: "
+                "recalibrate it with eval/reader/train_evidence.py --decider"
+            )
+
+    @property
+    def decider(self) -> ReaderEmbedder | None:
+        """The decider adapter's copy of e5, loaded on first use (None without one)."""
+        if self._decider is None and self.model.decider_sha256:
+            with self._decider_lock:
+                if self._decider is None:
+                    decider = load_reader_embedder(bundled_base(self.settings), self.decider_dir)
+                    if decider.sha256 != self.model.decider_sha256:  # changed since the check at start
+                        raise ModelError(f"The decider {self.decider_dir} changed since the reader started: restart")
+                    decider.share_token_embeddings(self.embedder)
+                    self._decider = decider
+        return self._decider
+
+    @decider.setter
+    def decider(self, decider: ReaderEmbedder | None) -> None:
+        self._decider = decider
 
     def cosines(self, question: str, texts: Sequence[str], owners: dict[str, str] | None = None) -> list[float]:
         """The cosines the model was trained on: the reader adapter's (sentence vectors kept

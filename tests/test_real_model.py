@@ -183,6 +183,16 @@ def test_the_decider_refuses_details_the_article_does_not_give_and_answers_what_
         assert refused.abstained and not refused.citations and refused.hits, question
 
 
+def test_ingest_does_not_load_the_decider_the_first_question_does(real_settings, tmp_path):
+    from rag.pipeline import build_pipeline
+
+    pipeline = build_pipeline(real_settings.with_(index=tmp_path / "index"))
+    assert pipeline.ingest([SEED]).ok
+    assert pipeline.scorer._decider is None  # ingest embeds with the reader adapter only
+    assert not pipeline.ask("why is the EU looking at Mistral?").abstained
+    assert pipeline.scorer._decider is not None
+
+
 def test_weights_calibrated_on_another_decider_are_refused(real_settings, real_pipeline):
     import dataclasses
 

@@ -6,6 +6,12 @@ its topic.
     .venv/bin/python eval/reader/train_biencoder.py      # ~15 min on 2 cores
     .venv/bin/python eval/reader/train_evidence.py       # then refit the evidence reader on it
 
+The decider (rag/decider_adapter/, whose cosine decides whether to answer) is the same script
+with on-topic unanswerable questions and a *no answer* candidate (null_loss), ~20 min with AMX:
+
+    .venv/bin/python eval/reader/train_biencoder.py --null-bar 0.8 --out rag/decider_adapter
+    .venv/bin/python eval/reader/train_evidence.py       # recalibrates the bar on it
+
 sentence-transformers' SentenceTransformerTrainer with MultipleNegativesRankingLoss on
 (question, answer sentence, hard negative) triplets from eval/reader/data.py: the hard
 negatives are the sentences of the same question's group (its article's other sentences and
