@@ -554,7 +554,10 @@ class EvidenceScorer:
         self.settings, self.decider_dir = settings, decider
         self._decider: ReaderEmbedder | None = None
         self._decider_lock = threading.Lock()  # a served chat's first questions come at once
-        if self.model.decider_sha256 and adapter_sha256(decider) != self.model.decider_sha256:
+        declared = adapter_sha256(decider) if self.model.decider_sha256 else ""
+        if self.model.decider_sha256 and not declared:
+            raise ModelError(f"The decider {decider / ADAPTER_INFO} is missing or unreadable: reinstall the package")
+        if declared != self.model.decider_sha256:
             raise ModelError(
                 f"The evidence reader {EVIDENCE_FILE} was calibrated on another decider than {decider}: "
                 "recalibrate it with eval/reader/train_evidence.py --decider"

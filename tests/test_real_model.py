@@ -202,6 +202,8 @@ def test_weights_calibrated_on_another_decider_are_refused(real_settings, real_p
     other = dataclasses.replace(load_evidence(), decider_sha256="0" * 64)
     with pytest.raises(ModelError, match="calibrated on another decider"):
         EvidenceScorer(real_settings, real_pipeline.embedder, other)
+    with pytest.raises(ModelError, match="missing or unreadable"):
+        EvidenceScorer(real_settings, real_pipeline.embedder, decider=real_settings.index / "no-decider")
 
 
 def test_the_reader_shares_the_retrieval_models_token_embeddings_and_scores_the_same(real_settings, real_pipeline):
