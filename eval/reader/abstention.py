@@ -5,14 +5,15 @@
 
 For each suite (indexed once in ~/.cache/rag/sweep/, as eval/reader/sweep.py does), every question
 is retrieved and read by the evidence reader; then the AUC of answerable against unanswerable
-questions is printed for: the reader adapter's closest cosine (what the evidence reader abstains
-on), the best candidate's probability, and with `--reader` a trained sentence cross-encoder
-(eval/reader/train.py) as the best probability it gives the evidence reader's three best
-sentences. `--retrain FOLDER` first trains such a cross-encoder further, from FOLDER's weights,
-on each training question's answer sentence against only its hardest non-answers (the evidence
-reader's three best, and an unanswerable question's three best), and writes it to `--out`: the
-experiment of README "The reader" ("Tried for abstention since"). The figures are printed, not
-asserted.
+questions is printed for: the answerability the evidence reader abstains on (the decider's
+cosine, rag/reader.py), the reader adapter's closest cosine (`--adapter`: another adapter's; what
+it abstained on before the decider), the best candidate's probability, and with `--reader` a
+trained sentence cross-encoder (eval/reader/train.py) as the best probability it gives the
+evidence reader's three best sentences. `--retrain FOLDER` first trains such a cross-encoder
+further, from FOLDER's weights, on each training question's answer sentence against only its
+hardest non-answers (the evidence reader's three best, and an unanswerable question's three
+best), and writes it to `--out`: the experiment of README "The reader" ("Tried for abstention
+since"). The figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -135,8 +136,13 @@ def main() -> None:
             if case.answerable and not (case.facts and case.sources):
                 continue
             units = reader_inputs(pipeline.search(case.question))
-            probabilities, closest = scorer.read(case.question, [(u, h.language) for h, _, u in units])
-            values = {"adapter closest cosine": closest, "best probability": max(probabilities, default=0.0)}
+            probabilities, answerability = scorer.read(case.question, [(u, h.language) for h, _, u in units])
+            pieces = list(dict.fromkeys(piece for _, _, u in units for piece in u.pieces))
+            values = {
+                "answerability (abstains on)": answerability,
+                "adapter closest cosine": max(scorer.cosines(case.question, pieces), default=-1.0),
+                "best probability": max(probabilities, default=0.0),
+            }
             if cross is not None:
                 singles = sorted(
                     (i for i, (_, spans, _) in enumerate(units) if len(spans) == 1), key=lambda i: -probabilities[i]

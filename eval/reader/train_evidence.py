@@ -185,8 +185,9 @@ def _closest_on_retrieval(
     settings: Settings, corpus: Path, questions: list[tuple[str, str | None]], scorer: EvidenceScorer
 ) -> tuple[list[tuple[float, bool]], list[float]]:
     """Each question asked of an index of `corpus`, its candidates read from the passages
-    retrieved: (closest cosine, whether the best candidate holds the answer) for the answerable
-    ones, the closest cosine for the unanswerable ones."""
+    retrieved: (its answerability, the cosine the reader's bar is set on: the decider's or the
+    adapter's closest; whether the best candidate holds the answer) for the answerable ones, the
+    answerability alone for the unanswerable ones."""
     from rag.answer import reader_inputs
     from rag.pipeline import build_pipeline
 
