@@ -17,7 +17,7 @@ from rag.evidence import answer_span
 from rag.prompts import abstain_message
 from rag.reader import ReaderInput, SentenceScorer, make_scorer
 from rag.readers import detect_language
-from rag.sentences import candidate_sentences
+from rag.sentences import asks, candidate_sentences
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Citation, Hit
 
@@ -61,7 +61,9 @@ def reader_inputs(
 ) -> list[tuple[Hit, tuple[tuple[int, int], ...], ReaderInput]]:
     """Every distinct sentence of the hits (and, with `pairs`, every two adjacent ones), with
     the context the reader reads it with. A document's title line is not a candidate: it
-    names the story, it answers nothing, and both readers liked it too much (README)."""
+    names the story, it answers nothing, and both readers liked it too much (README). Nor is a
+    question (an interviewer's, a rhetorical one), alone or in a pair: it asks, it does not
+    answer, and it sits close to the question asked; it stays the next sentence's context."""
     seen: set[tuple[str, int]] = set()
     texts: set[str] = set()
     units: list[tuple[Hit, tuple[tuple[int, int], ...], ReaderInput]] = []
@@ -75,6 +77,8 @@ def reader_inputs(
             seen.add(key)
             texts.add(text)
             before = sentences[i - 1].text if i else ""
+            if asks(sentence.text):
+                continue
             units.append(
                 (
                     hit,
@@ -82,7 +86,7 @@ def reader_inputs(
                     ReaderInput(sentence.text, hit.title, before, doc_id=hit.doc_id),
                 )
             )
-            if pairs and i + 1 < len(sentences):
+            if pairs and i + 1 < len(sentences) and not asks(sentences[i + 1].text):
                 after = sentences[i + 1]
                 joined = ReaderInput(
                     f"{sentence.text} {after.text}", hit.title, before, (sentence.text, after.text), hit.doc_id

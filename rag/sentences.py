@@ -38,6 +38,15 @@ def candidate_sentences(text: str, title: str = "") -> list[Sentence]:
     return [s for s in split_sentences(text, min_chars=12) if " ".join(s.text.lower().split()) != heading]
 
 
+_CLOSERS = '»"”’)]' + " \u00a0\u202f"
+
+
+def asks(sentence: str) -> bool:
+    """Whether the sentence is a question (it ends with "?", before any closing quote or
+    bracket): an interviewer's question or a rhetorical one, never an answer."""
+    return sentence.rstrip(_CLOSERS).endswith("?")
+
+
 def _append(sentences: list[Sentence], text: str, start: int, end: int, min_chars: int) -> None:
     piece = text[start:end]
     stripped = piece.strip()

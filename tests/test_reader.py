@@ -166,6 +166,20 @@ def test_candidates_are_read_with_title_and_previous_sentence_and_the_title_line
     assert len(reader_inputs([hit], pairs=False)) == 2
 
 
+def test_a_question_in_the_passage_is_no_candidate_but_stays_the_next_ones_context():
+    text = "((WN)) Why Melbourne? ((Wayne Tseng)) Melbourne was the capital until 1927. It is large."
+    units = reader_inputs([_hit(text, language="en")])
+    assert [u.sentence for *_, u in units] == [
+        "((Wayne Tseng)) Melbourne was the capital until 1927.",
+        "((Wayne Tseng)) Melbourne was the capital until 1927. It is large.",
+        "It is large.",
+    ]
+    assert units[0][2].before == "((WN)) Why Melbourne?"
+    assert [u.sentence for *_, u in reader_inputs([_hit("Il est parti. Pourquoi est-il parti ?")])] == [
+        "Il est parti."
+    ]  # nor a pair that ends with one
+
+
 # --- answers from scores ---------------------------------------------------------------------
 
 
