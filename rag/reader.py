@@ -364,14 +364,8 @@ class ReaderEmbedder:
 
     def __init__(self, base_dir: Path, folder: Path = ADAPTER_DIR) -> None:
         weights = folder / ADAPTER_WEIGHTS
-        try:
-            info = json.loads((folder / ADAPTER_INFO).read_text(encoding="utf-8"))
-            scale = float(info["scale"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelError(
-                f"The reader's adapter settings {folder / ADAPTER_INFO} cannot be read ({exc}): reinstall the package"
-            ) from exc
-        if not weights.exists() or file_sha256(weights) != info.get("sha256"):
+        scale, sha256 = adapter_info(folder)
+        if not weights.exists() or file_sha256(weights) != sha256:
             raise ModelError(
                 f"The reader's adapter {weights} is missing or does not match its hash: reinstall the package "
                 "or retrain it with eval/reader/train_biencoder.py"
@@ -385,7 +379,7 @@ class ReaderEmbedder:
         transformers_logging.set_verbosity_error()
         self.model = SentenceTransformer(str(base_dir), device="cpu")
         self.model.max_seq_length = MAX_SENTENCE_TOKENS
-        self.sha256 = str(info["sha256"])
+        self.sha256 = sha256
         try:
             merge_adapter(self.model[0].auto_model, load_file(str(weights)), scale)
         except (KeyError, RuntimeError) as exc:
@@ -426,12 +420,23 @@ class ReaderEmbedder:
         return [float(v) for v in self.vectors(sentences, False) @ self.vectors([question], True)[0]]
 
 
-def adapter_sha256(folder: Path) -> str:
-    """The sha256 an adapter folder declares for its weights ("" when it cannot be read); the
-    weights are checked against it when they load."""
+def adapter_info(folder: Path) -> tuple[float, str]:
+    """An adapter folder's settings (adapter.json): the scale of its LoRA updates and the sha256
+    its weights are checked against when they load."""
     try:
-        return str(json.loads((folder / ADAPTER_INFO).read_text(encoding="utf-8"))["sha256"])
-    except (OSError, ValueError, KeyError, TypeError):
+        info = json.loads((folder / ADAPTER_INFO).read_text(encoding="utf-8"))
+        return float(info["scale"]), str(info["sha256"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(
+            f"The reader's adapter settings {folder / ADAPTER_INFO} cannot be read ({exc}): reinstall the package"
+        ) from exc
+
+
+def adapter_sha256(folder: Path) -> str:
+    """The sha256 an adapter folder declares for its weights ("" when it cannot be read)."""
+    try:
+        return adapter_info(folder)[1]
+    except ModelError:
         return ""
 
 
