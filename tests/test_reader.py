@@ -142,6 +142,17 @@ def test_the_null_loss_prefers_no_answer_when_nothing_answers():
     assert loss(features, torch.tensor([0])) < loss(features, torch.tensor([1]))
 
 
+def test_an_answer_sentence_without_its_answer_is_a_near_miss_that_answers_nothing():
+    """train_biencoder.py --ablate: the answer taken out with the word that led to it, the rest kept."""
+    sys.path.insert(0, str(REPO / "eval" / "reader"))
+    from train_biencoder import without_answer
+
+    assert without_answer("Il est né à Bizerte, en Tunisie, en 1950.", "bizerte") == "Il est né, en Tunisie, en 1950."
+    assert without_answer("The band was formed in 1990 by John Smith.", "john  smith") == "The band was formed in 1990."
+    assert without_answer("Mistral AI a levé 385 millions d'euros.", "385 millions d'euros") is None  # too little left
+    assert without_answer("The band was formed in 1990.", "john smith") is None  # not there
+
+
 def test_candidates_are_read_with_title_and_previous_sentence_and_the_title_line_is_none():
     text = "Mistral lève des fonds\nMistral AI lève des fonds. La start-up emploie vingt personnes à Paris."
     hit = _hit(text, title="Mistral lève des fonds")

@@ -12,6 +12,9 @@ with on-topic unanswerable questions and a *no answer* candidate (null_loss), ~2
     .venv/bin/python eval/reader/train_biencoder.py --null-bar 0.8 --out rag/decider_adapter
     .venv/bin/python eval/reader/train_evidence.py       # recalibrates the bar on it
 
+`--ablate` adds, for each answerable question, its answer sentence with the answer taken out as
+an unanswerable near miss (tried for the decider, not shipped: README "The reader").
+
 sentence-transformers' SentenceTransformerTrainer with MultipleNegativesRankingLoss on
 (question, answer sentence, hard negative) triplets from eval/reader/data.py: the hard
 negatives are the sentences of the same question's group (its article's other sentences and
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -43,13 +47,41 @@ from rag.models import bundled_model_dir  # noqa: E402
 from rag.reader import ADAPTER_DIR, MAX_SENTENCE_TOKENS, has_bf16, save_adapter  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
+_DANGLING = re.compile(
+    r"\s*(?:\b(?:à|au|aux|en|de|du|des|le|la|les|un|une|par|pour|avec|sur|dans|est|était|a|"
+    r"in|by|of|at|on|from|to|the|an|with|for|is|was)|\b[dl]['’])$",
+    re.IGNORECASE,
+)
+
+
+def without_answer(sentence: str, answer: str) -> str | None:
+    """The sentence with its answer taken out ("Mistral AI a levé 385 millions d'euros." without
+    "385 millions d'euros": "Mistral AI a levé."): the same topic, the same words as the question,
+    and no answer. None when the answer is not in it or too little is left."""
+    words = answer.split()
+    found = re.search(r"\s+".join(map(re.escape, words)), sentence, re.IGNORECASE) if words else None
+    if found is None:
+        return None
+    before = _DANGLING.sub("", _DANGLING.sub("", sentence[: found.start()].rstrip()))  # "né à", "formed by the"
+    rest = f"{before} {sentence[found.end() :].lstrip()}".strip()
+    rest = re.sub(r"\s+([,.;:!?)])", r"\1", rest)
+    rest = re.sub(r"[,;:]([.,;:!?])", r"\1", rest)
+    return rest if len(rest) >= 20 and len(rest) >= 0.4 * len(sentence) else None
+
 
 def triplets(
-    groups: list[data.Group], vectors: Vectors, negatives: int, rng: random.Random, unanswerable: bool = False
+    groups: list[data.Group],
+    vectors: Vectors,
+    negatives: int,
+    rng: random.Random,
+    unanswerable: bool = False,
+    ablate: bool = False,
 ) -> dict[str, list[Any]]:
     """(question, answer sentence, one of its `negatives` hardest negatives by the base e5); with
     `unanswerable`, also (question, its hardest negative, its next hardest) for each unanswerable
-    group, and a `label` column: 1 for an answer in the second column, 0 for none."""
+    group, and a `label` column: 1 for an answer in the second column, 0 for none. With `ablate`,
+    also (question, its answer sentence without the answer, its hardest negative) as unanswerable:
+    the near miss of an on-topic question whose detail the article does not give."""
     import numpy as np
 
     rows: list[tuple[str, str, str, int]] = []
@@ -63,6 +95,9 @@ def triplets(
         if group.answerable:
             positive = group.candidates[group.labels.index(1)].sentence
             rows += [(group.question, positive, negative, 1) for negative in order[:negatives]]
+            missing = without_answer(positive, group.answer) if ablate else None
+            if missing:
+                rows.append((group.question, missing, order[0], 0))
         else:
             rows.append((group.question, order[0], order[1], 0))
     rng.shuffle(rows)
@@ -113,6 +148,11 @@ def main() -> None:
         default=None,
         help="train with on-topic unanswerable questions and a *no answer* candidate at this cosine (null_loss)",
     )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="with --null-bar: each answer sentence without its answer is also a question's unanswerable near miss",
+    )
     args = parser.parse_args()
 
     import torch
@@ -133,7 +173,9 @@ def main() -> None:
     train_groups, _ = data.build(
         args.seed, args.halueval_rows, embed=vectors, hard_negatives=5, unanswerable_train=with_null
     )
-    rows = triplets(train_groups, vectors, args.negatives, random.Random(args.seed), unanswerable=with_null)
+    rows = triplets(
+        train_groups, vectors, args.negatives, random.Random(args.seed), unanswerable=with_null, ablate=args.ablate
+    )
     dataset = Dataset.from_dict(rows)
     print(f"{len(dataset)} triplets from {data.summary(train_groups)}", flush=True)
 
