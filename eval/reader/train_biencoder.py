@@ -55,8 +55,8 @@ _DANGLING = re.compile(
 
 
 def without_answer(sentence: str, answer: str) -> str | None:
-    """The sentence with its answer taken out ("Mistral AI a levé 385 millions d'euros." without
-    "385 millions d'euros": "Mistral AI a levé."): the same topic, the same words as the question,
+    """The sentence with its answer taken out ("Il est né à Bizerte, en Tunisie, en 1950." without
+    "Bizerte": "Il est né, en Tunisie, en 1950."): the same topic, the same words as the question,
     and no answer. None when the answer is not in it or too little is left."""
     words = answer.split()
     found = re.search(r"\s+".join(map(re.escape, words)), sentence, re.IGNORECASE) if words else None
@@ -154,6 +154,8 @@ def main() -> None:
         help="with --null-bar: each answer sentence without its answer is also a question's unanswerable near miss",
     )
     args = parser.parse_args()
+    if args.ablate and args.null_bar is None:
+        parser.error("--ablate needs --null-bar: a near miss is an unanswerable example, only the null loss reads it")
 
     import torch
     from datasets import Dataset
