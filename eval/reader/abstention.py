@@ -1,13 +1,14 @@
 """How well question-level scores tell answerable questions from unanswerable ones, on retrieval.
 
     .venv/bin/python eval/reader/abstention.py eval/suites/news.jsonl eval/suites/demo.jsonl \\
-        [--reader FOLDER] [--retrain FOLDER --out FOLDER]
+        [--decider FOLDER] [--reader FOLDER] [--retrain FOLDER --out FOLDER]
 
 For each suite (indexed once in ~/.cache/rag/sweep/, as eval/reader/sweep.py does), every question
 is retrieved and read by the evidence reader; then the AUC of answerable against unanswerable
 questions is printed for: the answerability the evidence reader abstains on (the decider's
-cosine, rag/reader.py), the reader adapter's closest cosine (`--adapter`: another adapter's; what
-it abstained on before the decider), the best candidate's probability, and with `--reader` a
+cosine, rag/reader.py; `--decider`: another decider's), the reader adapter's closest cosine
+(`--adapter`: another adapter's; what it abstained on before the decider), the best
+candidate's probability, and with `--reader` a
 trained sentence cross-encoder (eval/reader/train.py) as the best probability it gives the
 evidence reader's three best sentences. `--retrain FOLDER` first trains such a cross-encoder
 further, from FOLDER's weights, on each training question's answer sentence against only its
@@ -49,8 +50,10 @@ from rag.reader import (  # noqa: E402
     Reader,
     ReaderInput,
     build_cross_encoder,
+    bundled_base,
     file_sha256,
     load_evidence,
+    load_reader_embedder,
     trained_state,
 )
 from rag.settings import Settings  # noqa: E402
@@ -110,6 +113,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="+", type=Path)
     parser.add_argument("--adapter", type=Path, default=ADAPTER_DIR, help="the reader adapter whose cosine is read")
+    parser.add_argument(
+        "--decider",
+        type=Path,
+        default=None,
+        help="another decider adapter (train_biencoder.py --null-bar) whose cosine is the answerability",
+    )
     parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder to score with")
     parser.add_argument("--retrain", type=Path, default=None, help="train this cross-encoder further first")
     parser.add_argument("--out", type=Path, default=Path("/tmp/reader-hardest"), help="where --retrain writes")
@@ -131,6 +140,8 @@ def main() -> None:
         suite = load_suite(path)
         pipeline = suite_pipeline(suite, settings)
         scorer = EvidenceScorer(pipeline.settings, pipeline.embedder, model, adapter=args.adapter)
+        if args.decider is not None:  # read instead of the shipped one (the bar was calibrated on that)
+            scorer.decider = load_reader_embedder(bundled_base(pipeline.settings), args.decider)
         scores: dict[str, dict[bool, list[float]]] = {}
         for case in suite.cases:
             if case.answerable and not (case.facts and case.sources):
