@@ -14,7 +14,10 @@ evidence reader's three best sentences. `--retrain FOLDER` first trains such a c
 further, from FOLDER's weights, on each training question's answer sentence against only its
 hardest non-answers (the evidence reader's three best, and an unanswerable question's three
 best), and writes it to `--out`: the experiment of README "The reader" ("Tried for abstention
-since"). The figures are printed, not asserted.
+since"). For the answerability, it also prints the bar that would abstain on `--abstain` (90%)
+of a suite's unanswerable questions and the share of its answerable ones that bar refuses, and
+with `--bar B` what a given bar refuses (a suite with no unanswerable questions, PIAF's). The
+figures are printed, not asserted.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import random
 import sys
 import time
@@ -122,6 +126,15 @@ def main() -> None:
     parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder to score with")
     parser.add_argument("--retrain", type=Path, default=None, help="train this cross-encoder further first")
     parser.add_argument("--out", type=Path, default=Path("/tmp/reader-hardest"), help="where --retrain writes")
+    parser.add_argument(
+        "--abstain",
+        type=float,
+        default=0.9,
+        help="print the answerability bar that abstains on this share of the unanswerable, and what it refuses",
+    )
+    parser.add_argument(
+        "--bar", type=float, action="append", default=[], help="print the share of the answerable this bar refuses"
+    )
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=3e-5)
     args = parser.parse_args()
@@ -165,6 +178,26 @@ def main() -> None:
         print(f"\n{suite.name}: AUC of answerable against unanswerable questions")
         for name, by in scores.items():
             print(f"  {name:<32} {auc(by[True], by[False]):.3f} ({len(by[True])} / {len(by[False])})")
+        answerability = scores.get("answerability (abstains on)", {True: [], False: []})
+        if answerability[False]:
+            bar = bar_abstaining(answerability[False], args.abstain)
+            refused = refused_share(answerability[True], bar)
+            print(
+                f"  to abstain on {args.abstain:.0%} of the unanswerable, the answerability bar would be "
+                f"{bar:.3f} and refuse {refused:.3f} of the answerable"
+            )
+        for bar in args.bar:
+            print(f"  at bar {bar:.3f}: {refused_share(answerability[True], bar):.3f} of the answerable refused")
+
+
+def bar_abstaining(unanswerable: list[float], share: float) -> float:
+    """The lowest bar below which at least `share` of these (unanswerable) scores fall."""
+    ordered = sorted(unanswerable)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))] + 1e-6
+
+
+def refused_share(answerable: list[float], bar: float) -> float:
+    return sum(value < bar for value in answerable) / len(answerable) if answerable else float("nan")
 
 
 if __name__ == "__main__":
