@@ -622,13 +622,16 @@ class EvidenceScorer:
     def prepare(self, passages: Sequence[Passage]) -> None:
         """Embed and keep the sentences of these passages: the question-time reader's work
         done at ingest (rag/sentence_vectors.py). A document's earlier rows are dropped first;
-        a sentence another document already has is not embedded again."""
+        a sentence another document already has is not embedded again. A question in a passage
+        is never a candidate (rag/answer.py's reader_inputs), so it is not embedded."""
         if self.reader_embedder is None or not passages:
             return
-        from rag.sentences import candidate_sentences
+        from rag.sentences import asks, candidate_sentences
 
         self.kept.forget([p.doc_id for p in passages])
-        rows = dict.fromkeys((s.text, p.doc_id) for p in passages for s in candidate_sentences(p.text, p.title))
+        rows = dict.fromkeys(
+            (s.text, p.doc_id) for p in passages for s in candidate_sentences(p.text, p.title) if not asks(s.text)
+        )
         found, _ = self._kept_or_embedded([text for text, _ in rows])
         self.kept.put((text, doc_id, found[text]) for text, doc_id in rows)
 

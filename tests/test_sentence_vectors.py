@@ -87,19 +87,19 @@ ARTICLE = (
 OTHER = (
     "Les pêcheurs protestent\n\n"
     "Les pêcheurs bretons protestent contre les quotas de thon fixés par Bruxelles. "
-    "Ils bloquent le port de Lorient depuis lundi matin.\n"
+    "Ils bloquent le port de Lorient depuis lundi matin. Jusqu'à quand tiendront-ils ?\n"
 )
 
 
 def _sentences(pipeline, folder: Path) -> dict[str, set[str]]:
-    """Each document's candidate sentences, as the reader reads them."""
-    from rag.sentences import candidate_sentences
+    """Each document's candidate sentences, as the reader reads them (a question is none)."""
+    from rag.sentences import asks, candidate_sentences
 
     found: dict[str, set[str]] = {}
     for doc in pipeline.documents():
         for _, meta, node in pipeline.store.nodes_of([doc.doc_id]):
             sentences = candidate_sentences(node.get_content(), str(meta.get("title", "")))
-            found.setdefault(doc.doc_id, set()).update(s.text for s in sentences)
+            found.setdefault(doc.doc_id, set()).update(s.text for s in sentences if not asks(s.text))
     return found
 
 
