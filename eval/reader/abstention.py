@@ -42,6 +42,7 @@ from train import fit  # noqa: E402  (eval/reader/train.py)
 from train_evidence import Vectors, group_units  # noqa: E402
 
 from rag.answer import reader_inputs  # noqa: E402
+from rag.errors import ModelError  # noqa: E402
 from rag.evaluation import load_suite  # noqa: E402
 from rag.evidence import features  # noqa: E402
 from rag.models import bundled_model_dir  # noqa: E402
@@ -53,6 +54,7 @@ from rag.reader import (  # noqa: E402
     EvidenceScorer,
     Reader,
     ReaderInput,
+    adapter_info,
     build_cross_encoder,
     bundled_base,
     file_sha256,
@@ -138,6 +140,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=3e-5)
     args = parser.parse_args()
+    if not 0 < args.abstain <= 1:
+        parser.error(f"--abstain is a share of the unanswerable questions, in (0, 1] (got {args.abstain})")
+    if args.decider is not None:
+        try:
+            adapter_info(args.decider)
+        except ModelError as exc:
+            parser.error(f"--decider: {exc}")
     settings = Settings.from_env()
     reader_dir = args.reader
     if args.retrain is not None:
