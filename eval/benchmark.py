@@ -44,8 +44,8 @@ sys.path.insert(0, str(HERE.parent))
 SCALE_ROWS = HERE / "benchmarks" / "scale.jsonl"
 SCALE_PLOT = HERE.parent / "docs" / "scale.png"
 
-from rag.lexical import LexicalIndex, lexical_path  # noqa: E402
-from rag.metrics import percentile  # noqa: E402
+from rag.evaluate.metrics import percentile  # noqa: E402
+from rag.index.lexical import LexicalIndex, lexical_path  # noqa: E402
 from rag.pipeline import build_pipeline  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
@@ -219,7 +219,7 @@ def plain_llamaindex(corpus: Path, index: Path) -> int:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    from rag.models import prepare_bundled_model
+    from rag.models.bundled import prepare_bundled_model
 
     settings = Settings.from_env()
     documents = SimpleDirectoryReader(str(corpus), recursive=True).load_data()

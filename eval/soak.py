@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from rag.metrics import percentile  # noqa: E402
+from rag.evaluate.metrics import percentile  # noqa: E402
 
 RAG = str(Path(sys.executable).with_name("rag"))
 NEWS = HERE / "news" / "corpus"

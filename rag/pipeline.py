@@ -1,4 +1,8 @@
-"""One function wires the pipeline; the CLI, the web app and the eval runner all use it."""
+"""One function wires the pipeline; the CLI, the web app and the eval runner all use it.
+
+The CLI and the web app reach the stages only through this module (an import contract in
+pyproject.toml checks it): what they need besides the Pipeline is re-exported below.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,29 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from rag.answer import Answerer, ExtractiveAnswerer, final_answer
-from rag.dates import DateRange, range_in_question, wants_recent
-from rag.embedder import Embedder, make_embedder
+from rag.answer.extractive import Answerer, ExtractiveAnswerer, final_answer
+from rag.answer.generative import GenerativeAnswerer
 from rag.errors import RagError, SettingsError
-from rag.generate import GenerativeAnswerer
-from rag.ingest import Progress, ingest
-from rag.judge import EmbeddedJudge, Judge
-from rag.reader import Passage, SentenceScorer, make_scorer
-from rag.retrieval import HybridRetriever
-from rag.sentence_vectors import forget_documents, keep_only
+from rag.index.sentence_vectors import forget_documents, keep_only
+from rag.index.store import ChunkStore, Damage
+from rag.ingest.fetch import is_url
+from rag.ingest.formats import SUPPORTED_SUFFIXES
+from rag.ingest.run import Progress, ingest
+from rag.judge.embedded import EmbeddedJudge, Judge
+from rag.models.bundled import prepare_bundled_model
+from rag.models.embedder import Embedder, make_embedder
+from rag.models.llm import backend_names
+from rag.read.scorer import Passage, SentenceScorer, make_scorer
+from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
-from rag.store import ChunkStore, Damage
+from rag.text.dates import DateRange, range_in_question, wants_recent
 from rag.types import Answer, AnswerSentence, Chunk, Document, DocumentInfo, Hit, IngestReport
+
+# What the CLI and the web app use (see the module's docstring).
+__all__ = [
+    "MAX_QUESTION_CHARS", "SUPPORTED_SUFFIXES", "CheckReport", "Pipeline", "backend_names", "build_pipeline",
+    "final_answer", "is_url", "make_answerer", "make_judge", "prepare_bundled_model",
+]  # fmt: skip
 
 T = TypeVar("T")
 
@@ -185,8 +199,6 @@ class Pipeline:
             for damage in damaged:
                 self.store.remove_document(damage.doc_id)
             forget_documents(self.settings.index, [d.doc_id for d in damaged])
-            from rag.web import is_url
-
             pages = [d for d in damaged if is_url(d.source)]  # fetched again
             present = [d for d in damaged if d.source and not is_url(d.source) and Path(d.source).is_file()]
             report.unrepairable = [d for d in damaged if d not in present and d not in pages]
@@ -228,8 +240,8 @@ def make_judge(settings: Settings, embedder: Embedder) -> Judge:
         raise SettingsError(f"Unknown judge {settings.judge!r} (RAG_JUDGE); valid: embedded, llm")
     if settings.llm == "extractive":
         raise SettingsError("The LLM judge needs an LLM backend: set RAG_LLM (or --llm), see `rag ask --help`")
-    from rag.llm import make_llm
-    from rag.llm_judge import LLMJudge
+    from rag.judge.llm import LLMJudge
+    from rag.models.llm import make_llm
 
     return LLMJudge(make_llm(settings), settings, embedded)
 

@@ -52,7 +52,7 @@ def answer_prompt(
     return system, user
 
 
-# The LLM judge (rag/llm_judge.py), after RAGAS's faithfulness: claims first, then a verdict each.
+# The LLM judge (rag/judge/llm.py), after RAGAS's faithfulness: claims first, then a verdict each.
 CLAIMS_SYSTEM = "You split answers into short, self-contained factual claims. You never add information."
 
 CLAIMS_USER = """Question: {question}

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import SettingsError
-from rag.models import BUNDLED_MODEL, PASSAGE_PROMPT, QUERY_PROMPT
+
+# The embedding model that ships inside a Python package (rag/models/bundled.py prepares it), and
+# the prompts e5 was trained with.
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+QUERY_PROMPT = "query: "
+PASSAGE_PROMPT = "passage: "
 
 
 def _default_cache() -> Path:
@@ -45,11 +50,11 @@ class Settings:
     fusion: str = "relative"
     lexical_weight: float = 0.4
     # A question naming a year or a month ("in 2016", "en mars 2018") searches the documents
-    # dated then (rag/dates.py); off: only --since/--until narrow.
+    # dated then (rag/text/dates.py); off: only --since/--until narrow.
     dates_from_question: bool = True
     # Answering: "extractive" quotes passages (the default, needs no model); an LLM backend
     # ("llamacpp", "openai-like", "ollama", "mistral") writes the answer, and every sentence
-    # it writes is checked against the passage it cites (rag/generate.py).
+    # it writes is checked against the passage it cites (rag/answer/generative.py).
     llm: str = "extractive"
     llm_model: str = ""  # a GGUF file for llamacpp, a model name for the servers
     llm_base_url: str = ""  # the server, e.g. http://localhost:8000/v1 (openai-like)
@@ -77,7 +82,7 @@ class Settings:
     min_sentence_score: float = 0.845
     cross_lingual_margin: float = 0.03
     # Ingest limits. Each file is read in a worker process that is stopped after read_timeout
-    # seconds or read_memory_mb of address space (rag/isolation.py; 0 reads in this process).
+    # seconds or read_memory_mb of address space (rag/ingest/worker.py; 0 reads in this process).
     max_file_mb: float = 50.0
     read_timeout: float = 60.0
     read_memory_mb: int = 3072

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rag.dates import DateRange
+from rag.text.dates import DateRange
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Citation:
     `quote_start`/`quote_end` are offsets into `passage` (the chunk's text), so a reader can
     highlight the span; `doc_start` is where the passage starts in the document. `span_start`/
     `span_end` (into `passage` too, -1 when none) mark the short answer inside the quote when
-    the reader finds one (a number, a date, a name: rag.evidence.answer_span).
+    the reader finds one (a number, a date, a name: rag.read.features.answer_span).
     """
 
     n: int

@@ -116,7 +116,7 @@ def indexed(fake_pipeline: Pipeline, tmp_path: Path) -> Pipeline:
 @pytest.fixture(scope="session")
 def real_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings for the real bundled model, over a fresh persistent index of the demo corpus."""
-    from rag.models import prepare_bundled_model
+    from rag.models.bundled import prepare_bundled_model
 
     base = Settings.from_env(index=tmp_path_factory.mktemp("real") / "index")
     prepare_bundled_model(base.model_cache)
@@ -233,7 +233,7 @@ class ScriptedLLM:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch):
     """`scripted(reply)` registers a backend named "scripted" that answers `reply`; returns the LLM."""
-    from rag import llm as llm_module
+    from rag.models import llm as llm_module
 
     def register(reply: Any, delay: float = 0.0):
         fake = ScriptedLLM(reply, delay)

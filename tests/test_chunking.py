@@ -1,4 +1,4 @@
-from rag.chunking import chunk_document
+from rag.ingest.chunking import chunk_document
 from rag.types import Document
 
 

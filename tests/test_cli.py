@@ -143,7 +143,7 @@ def _long_article(folder, name="long.txt"):
 
 
 def test_docs_check_finds_a_document_with_missing_chunks_and_repairs_it_from_its_file(runner, tmp_path, settings):
-    from rag.store import ChunkStore
+    from rag.index.store import ChunkStore
 
     article = _long_article(tmp_path)
     assert runner.invoke(cli.main, ["ingest", str(article)]).exit_code == 0
@@ -168,7 +168,7 @@ def test_docs_check_finds_a_document_with_missing_chunks_and_repairs_it_from_its
 
 
 def test_docs_check_repair_says_when_the_file_is_gone(runner, tmp_path, settings):
-    from rag.store import ChunkStore
+    from rag.index.store import ChunkStore
 
     article = _long_article(tmp_path)
     runner.invoke(cli.main, ["ingest", str(article)])

@@ -5,10 +5,10 @@ import json
 import pytest
 
 from rag import cli
-from rag.dates import DateRange, bounds, range_in_question, wants_recent
 from rag.errors import RagError
 from rag.pipeline import build_pipeline
-from rag.retrieval import by_recency
+from rag.search.hybrid import by_recency
+from rag.text.dates import DateRange, bounds, range_in_question, wants_recent
 from rag.types import Hit
 from tests.conftest import FakeEmbedder
 

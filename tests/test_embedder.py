@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from rag.embedder import SentenceTransformersEmbedder, make_embedder
 from rag.errors import SettingsError
+from rag.models.embedder import SentenceTransformersEmbedder, make_embedder
 from rag.settings import Settings
 
 
@@ -37,7 +37,7 @@ def test_the_embedders_callback_manager_does_not_grow_with_each_event():
 
     from llama_index.core.callbacks import CBEventType
 
-    from rag.embedder import untraced_callback_manager
+    from rag.models.embedder import untraced_callback_manager
 
     manager = untraced_callback_manager()
 
@@ -55,7 +55,7 @@ def test_the_embedders_callback_manager_does_not_grow_with_each_event():
 
 def test_passages_are_embedded_shortest_first_and_returned_in_their_order():
     """Sorting by length keeps each batch's padding small; the caller still gets its order."""
-    from rag.embedder import SentenceTransformersEmbedder
+    from rag.models.embedder import SentenceTransformersEmbedder
 
     seen: list[list[str]] = []
 
@@ -94,7 +94,7 @@ def test_passages_are_ordered_by_the_model_s_tokens_not_characters():
 
 
 def test_bf16_is_used_only_where_the_cpu_does_it_natively(monkeypatch):
-    from rag import embedder
+    from rag.models import embedder
 
     embedder.cpu_has_bf16.cache_clear()
     flags = open("/proc/cpuinfo").read()
@@ -104,7 +104,7 @@ def test_bf16_is_used_only_where_the_cpu_does_it_natively(monkeypatch):
 
 def test_model_loads_bound_the_cpu_kernel_cache_unless_the_user_set_it(monkeypatch):
     """oneDNN's kernel cache grew `rag ingest corpus/` from 1.6 to 2.6 GB (README "Speed")."""
-    from rag.models import KERNEL_CACHE_CAPACITY, model_environment
+    from rag.models.bundled import KERNEL_CACHE_CAPACITY, model_environment
 
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     model_environment()

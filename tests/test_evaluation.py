@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rag import cli, evaluation
-from rag.evaluation import Case, compare, load_suite, run_suites, score_case, summarize
-from rag.judge import EmbeddedJudge
+from rag import cli
+from rag.evaluate import suites as evaluation
+from rag.evaluate.suites import Case, compare, load_suite, run_suites, score_case, summarize
+from rag.judge.embedded import EmbeddedJudge
 from rag.pipeline import build_pipeline
 from rag.types import Answer, AnswerSentence, Citation, Hit
 from tests.conftest import ARTICLE_FR, FakeEmbedder

@@ -1,4 +1,4 @@
-"""The evidence reader's features (rag/evidence.py) and its shipped weights (rag/evidence.json)."""
+"""The evidence reader's features (rag/read/features.py) and its shipped weights (rag/evidence.json)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from rag.answer import ExtractiveAnswerer
+from rag.answer.extractive import ExtractiveAnswerer
 from rag.errors import ModelError
-from rag.evidence import FEATURES, Unit, answer_span, content_stems, features, question_type, sentence_kinds
-from rag.reader import (
+from rag.read.features import FEATURES, Unit, answer_span, content_stems, features, question_type, sentence_kinds
+from rag.read.scorer import (
     ADAPTER_DIR,
     DECIDER_DIR,
     EVIDENCE_FILE,

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rag.errors import DocumentError
-from rag.isolation import Limits, read_isolated
+from rag.ingest.worker import Limits, read_isolated
 from tests.conftest import REPO, write_samples
 
 settings.register_profile(

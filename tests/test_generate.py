@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from rag.answer import final_answer
-from rag.generate import parse_citations, split_generated
+from rag.answer.extractive import final_answer
+from rag.answer.generative import parse_citations, split_generated
 from rag.types import Answer, AnswerSentence
 
 QUESTION = "Combien de personnes le secteur automobile emploie-t-il en Europe ?"

@@ -44,7 +44,7 @@ def test_reingest_unchanged_embeds_nothing_and_never_builds_the_embedder(setting
     again = build_pipeline(settings)
     again.__dict__["embedder"] = property(no_model)  # any access would be a bug
     calls = []
-    from rag import ingest as ingest_module
+    from rag.ingest import run as ingest_module
 
     report = ingest_module.ingest([tmp_path / "docs"], settings, again.store, lambda: calls.append(1) or no_model())
     assert calls == []
@@ -151,8 +151,8 @@ def test_ingest_streams_documents_are_stored_while_files_are_still_being_read(fa
 def test_reading_goes_on_while_the_model_loads(settings, tmp_path):
     """Files are read ahead while the model loads, then embedded together once it is loaded:
     reading is not left to be done between batches."""
-    from rag.ingest import ingest
-    from rag.store import ChunkStore
+    from rag.index.store import ChunkStore
+    from rag.ingest.run import ingest
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -197,8 +197,8 @@ def test_a_folder_s_ragignore_keeps_files_out(fake_pipeline, tmp_path):
 def test_each_stored_batch_is_handed_to_prepare_and_a_failing_prepare_loses_nothing(settings, tmp_path):
     """`prepare` (the reader embedding the new sentences) sees every stored document with its
     chunks; when it fails, the documents are still stored and a note says why."""
-    from rag.ingest import ingest
-    from rag.store import ChunkStore
+    from rag.index.store import ChunkStore
+    from rag.ingest.run import ingest
 
     write_samples(tmp_path / "docs")
     seen: dict[str, int] = {}

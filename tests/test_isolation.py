@@ -1,5 +1,5 @@
 """Hostile files: each is ingested or refused with a one-line reason, within a time and memory
-limit per file, and nothing already in the index is lost (rag/isolation.py)."""
+limit per file, and nothing already in the index is lost (rag/ingest/worker.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError
-from rag.isolation import Limits, read_isolated
+from rag.ingest.worker import Limits, read_isolated
 
 LIMITS = Limits(seconds=20, memory_mb=1536)
 
@@ -59,7 +59,7 @@ def test_the_workers_start_up_does_not_count_against_the_files_time(tmp_path, mo
     """A worker started on a slow or busy machine (here: 3 s of start-up) still gives the file
     its whole time limit: the first file after a hostile one used to time out while the new
     worker was still importing the readers."""
-    from rag import isolation
+    from rag.ingest import worker as isolation
 
     slow = tmp_path / "slow-start"
     slow.mkdir()
@@ -78,7 +78,7 @@ def test_the_workers_start_up_does_not_count_against_the_files_time(tmp_path, mo
 
 
 def test_a_worker_that_cannot_start_is_a_clear_message(tmp_path, monkeypatch):
-    from rag import isolation
+    from rag.ingest import worker as isolation
 
     broken = tmp_path / "broken-start"
     broken.mkdir()

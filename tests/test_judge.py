@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
-from rag.judge import EmbeddedJudge, JudgeCase, best_threshold, fold
-from rag.judging import read_labelled
+from rag.evaluate.judging import read_labelled
+from rag.judge.embedded import EmbeddedJudge, JudgeCase, best_threshold
+from rag.text.words import fold
 from tests.conftest import FakeEmbedder
 
 PASSAGE = (

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedder import make_embedder
-from rag.judge import EmbeddedJudge
-from rag.judging import judge_file
+from rag.evaluate.judging import judge_file
+from rag.judge.embedded import EmbeddedJudge
+from rag.models.embedder import make_embedder
 
 pytestmark = pytest.mark.slow
 

@@ -3,7 +3,7 @@ writes of other processes, without rebuilding."""
 
 from __future__ import annotations
 
-from rag.lexical import tokens
+from rag.index.lexical import tokens
 from rag.pipeline import build_pipeline
 from tests.conftest import FakeEmbedder
 
@@ -91,7 +91,7 @@ def test_another_machine_catches_up_from_the_log_of_recent_writes(indexed, tmp_p
 
 
 def test_a_machine_further_behind_than_the_log_compares(indexed, tmp_path, monkeypatch):
-    from rag.store import WRITES_KEPT
+    from rag.index.store import WRITES_KEPT
 
     other = _elsewhere(indexed, tmp_path)
     for i in range(WRITES_KEPT + 1):
@@ -128,7 +128,7 @@ def test_a_change_that_cannot_be_replayed_is_caught_up_by_comparison(indexed, tm
     other = _elsewhere(indexed, tmp_path)
     (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
     indexed.ingest([tmp_path / "ble.txt"])
-    from rag.lexical import _delete_document
+    from rag.index.lexical import _delete_document
 
     db = other.store.lexical._db()
     _delete_document(db, db.execute("SELECT min(doc_id) FROM docs").fetchone()[0])  # a document lost

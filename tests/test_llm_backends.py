@@ -49,7 +49,7 @@ def _require(module: str) -> None:
 @pytest.fixture(scope="session")
 def gguf() -> Path:
     _require("llama_cpp")
-    from rag.llm import bundled_gguf
+    from rag.models.llm import bundled_gguf
 
     path = bundled_gguf()
     assert path.is_file(), path
@@ -278,7 +278,7 @@ def test_missing_and_corrupt_gguf(real_pipeline, tmp_path):
 def test_llm_judge_through_a_real_server(real_pipeline, llama_server):
     """The RAGAS-style judge with SmolLM2 behind llama.cpp's server: it runs end to end on labelled
     HaluEval lines and every verdict is a score in [0, 1] (its accuracy is measured, not asserted)."""
-    from rag.judging import judge_file
+    from rag.evaluate.judging import judge_file
     from rag.pipeline import make_judge
     from tests.conftest import REPO
 

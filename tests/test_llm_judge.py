@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from rag import cli
 from rag.errors import SettingsError
-from rag.judge import EmbeddedJudge
-from rag.llm_judge import LLMJudge
+from rag.judge.embedded import EmbeddedJudge
+from rag.judge.llm import LLMJudge
 from rag.pipeline import build_pipeline, make_judge
 from tests.conftest import FakeEmbedder, ScriptedLLM
 

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from rag.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
+from rag.evaluate.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
 
 
 def test_accuracy_and_balanced_accuracy():
@@ -30,7 +30,7 @@ def test_pair_ranking_compares_within_a_question_only():
 
 
 def test_percentile_nearest_rank():
-    from rag.metrics import percentile
+    from rag.evaluate.metrics import percentile
 
     assert percentile([0.9, 0.1, 0.2], 0.5) == 0.2
     assert percentile([0.9, 0.1, 0.2], 0.95) == 0.9

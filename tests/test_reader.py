@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from rag.answer import ExtractiveAnswerer, reader_inputs
+from rag.answer.extractive import ExtractiveAnswerer, reader_inputs
 from rag.errors import ModelError
-from rag.reader import CONFIG_FILE, WEIGHTS_FILE, Reader, ReaderInput, file_sha256
-from rag.sentences import split_sentences
+from rag.read.scorer import CONFIG_FILE, WEIGHTS_FILE, Reader, ReaderInput, file_sha256
+from rag.text.sentences import split_sentences
 from rag.types import Hit
 from tests.conftest import REPO, FakeEmbedder
 
@@ -307,7 +307,7 @@ def test_damaged_missing_or_unreadable_reader_files_are_refused_with_a_message(t
 
 
 def test_the_cross_encoder_reader_without_weights_says_how_to_get_them(settings, tmp_path):
-    from rag.reader import make_scorer
+    from rag.read.scorer import make_scorer
     from tests.conftest import FakeEmbedder
 
     chosen = settings.with_(reader="cross-encoder", reader_dir=tmp_path / "nowhere")

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import DocumentError
-from rag.readers import check_readable, decode_text, doc_id_for, read_document
+from rag.ingest.formats import check_readable, decode_text, doc_id_for, read_document
 from tests.conftest import write_samples
 
 

@@ -67,7 +67,7 @@ def test_settings_from_environment():
 def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, tmp_path, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
 
     indexed.search("voitures")
     (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige cet hiver.")
@@ -95,7 +95,7 @@ def test_a_passage_only_bm25_found_is_given_its_dense_score_too(indexed):
     miss that article, it must not count as the dense side's worst; its own cosine is used."""
     import numpy as np
 
-    from rag.retrieval import _dense_retriever_class
+    from rag.search.hybrid import _dense_retriever_class
 
     store, embedder = indexed.store, indexed.embedder
     lexical = indexed.retriever.lexical().retrieve("Mistral")

@@ -1,4 +1,4 @@
-"""The reader's sentence vectors kept beside the index (rag/sentence_vectors.py): the file on its
+"""The reader's sentence vectors kept beside the index (rag/index/sentence_vectors.py): the file on its
 own, and with the real reader, embedded at ingest, used when asked, gone with their document."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.sentence_vectors import FILE_NAME, SentenceVectors, forget_documents, keep_only
+from rag.index.sentence_vectors import FILE_NAME, SentenceVectors, forget_documents, keep_only
 
 
 def unit(seed: int, dimensions: int = 8) -> np.ndarray:
@@ -60,7 +60,7 @@ def test_a_damaged_file_is_left_aside_with_one_warning(tmp_path, caplog):
     path = tmp_path / FILE_NAME
     path.write_bytes(b"this is not a database" * 100)
     kept = SentenceVectors(path, "a", 8)
-    with caplog.at_level(logging.WARNING, logger="rag.sentence_vectors"):
+    with caplog.at_level(logging.WARNING, logger="rag.index.sentence_vectors"):
         assert kept.get(["Une phrase."]) == {}
         kept.put([("Une phrase.", "doc1", unit(1))])
         kept.forget(["doc1"])
@@ -93,7 +93,7 @@ OTHER = (
 
 def _sentences(pipeline, folder: Path) -> dict[str, set[str]]:
     """Each document's candidate sentences, as the reader reads them (a question is none)."""
-    from rag.sentences import asks, candidate_sentences
+    from rag.text.sentences import asks, candidate_sentences
 
     found: dict[str, set[str]] = {}
     for doc in pipeline.documents():

@@ -1,4 +1,4 @@
-from rag.sentences import asks, split_sentences
+from rag.text.sentences import asks, split_sentences
 
 
 def test_offsets_round_trip_and_abbreviations():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
+from rag.index.store import PAGE, SEARCH_EF, ChunkStore
 from rag.settings import Settings
-from rag.store import PAGE, SEARCH_EF, ChunkStore
 
 
 def _cone(rng: np.random.Generator, center: np.ndarray, n: int) -> np.ndarray:
@@ -162,8 +162,8 @@ def test_a_chunk_another_process_wrote_is_found_by_vector_search_and_date_filter
     import textwrap
     from pathlib import Path
 
-    from rag.dates import DateRange
     from rag.pipeline import build_pipeline
+    from rag.text.dates import DateRange
     from tests.conftest import FakeEmbedder
 
     (tmp_path / "a.txt").write_text("date 2016-03-01\nLe conseil municipal de Lyon vote son budget annuel.")

@@ -195,7 +195,7 @@ def test_login_required_when_auth_is_set(served_index):
 
 
 def _require_llamacpp() -> None:
-    from rag.llm import BACKENDS, installed
+    from rag.models.llm import BACKENDS, installed
 
     if not all(installed(m) for m in BACKENDS["llamacpp"].modules):
         if os.environ.get("RAG_REQUIRE_LLM_TESTS") == "1":

@@ -6,9 +6,9 @@ import pytest
 
 from rag import cli
 from rag.errors import DocumentError
+from rag.ingest.fetch import Fetcher, normalize_url, parse_feed, user_agent
 from rag.pipeline import build_pipeline
 from rag.settings import Settings
-from rag.web import Fetcher, normalize_url, parse_feed, user_agent
 from tests.conftest import FakeEmbedder
 
 
@@ -133,17 +133,17 @@ def test_private_addresses_are_refused_unless_allowed(settings, url):
 
 def test_a_redirect_to_a_private_address_is_refused_too(settings, web_site, monkeypatch):
     """The first hop is public, the second private: each hop is checked."""
-    import rag.web
+    import rag.ingest.fetch
 
     checked = []
-    original = rag.web.Fetcher._check_address
+    original = rag.ingest.fetch.Fetcher._check_address
 
     def public_first(self, url):
         checked.append(url)
         if len(checked) > 1:
             return original(self, url)
 
-    monkeypatch.setattr(rag.web.Fetcher, "_check_address", public_first)
+    monkeypatch.setattr(rag.ingest.fetch.Fetcher, "_check_address", public_first)
     with pytest.raises(DocumentError, match="private, loopback or link-local"):
         Fetcher(settings, allow_private=False).page(f"{web_site}/moved")
     assert checked == [f"{web_site}/moved", f"{web_site}/second_page.html"]
@@ -201,11 +201,11 @@ def test_a_host_s_checked_addresses_are_tried_in_turn(settings, web_site, monkey
     moves on to its next checked address, and says the host could not be reached only when none
     answers. 127.0.0.2 stands for the unreachable one (nothing listens there), 127.0.0.1 for a
     reachable public one."""
-    import rag.web
+    import rag.ingest.fetch
 
     port = int(web_site.rsplit(":", 1)[1])
     addresses = ["127.0.0.2", "127.0.0.1"]
-    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: addresses)
+    monkeypatch.setattr(rag.ingest.fetch.Fetcher, "_check_address", lambda self, url: addresses)
     fetcher = Fetcher(settings, allow_private=False)
     seen_before = len(web_site.user_agents)
     assert b"<html" in fetcher.page(f"http://news.example:{port}/second_page.html").data.lower()
@@ -216,7 +216,7 @@ def test_a_host_s_checked_addresses_are_tried_in_turn(settings, web_site, monkey
 
 
 def test_a_pinned_request_keeps_the_host_s_name_for_the_server_and_tls():
-    from rag.web import _pinned
+    from rag.ingest.fetch import _pinned
 
     assert _pinned("https://Example.org:8443/a?b=1", "93.184.215.14") == (
         "https://93.184.215.14:8443/a?b=1",
@@ -238,7 +238,7 @@ def test_a_pinned_https_request_checks_the_certificate_against_the_host_name(set
     import subprocess
     import threading
 
-    import rag.web
+    import rag.ingest.fetch
 
     if not shutil.which("openssl"):
         pytest.skip("openssl is needed to make the test's certificates")
@@ -273,7 +273,7 @@ def test_a_pinned_https_request_checks_the_certificate_against_the_host_name(set
     port = server.server_address[1]
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
     # 127.0.0.1 stands for the public address the check found (the test has no other server)
-    monkeypatch.setattr(rag.web.Fetcher, "_check_address", lambda self, url: ["127.0.0.1"])
+    monkeypatch.setattr(rag.ingest.fetch.Fetcher, "_check_address", lambda self, url: ["127.0.0.1"])
     fetcher = Fetcher(settings, allow_private=False)
     try:
         assert fetcher.page(f"https://tls.example:{port}/").data == (

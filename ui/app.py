@@ -18,13 +18,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.answer import final_answer
-from rag.dates import DateRange
 from rag.errors import RagError
-from rag.pipeline import MAX_QUESTION_CHARS, Pipeline
-from rag.readers import SUPPORTED_SUFFIXES
+from rag.pipeline import MAX_QUESTION_CHARS, SUPPORTED_SUFFIXES, Pipeline, final_answer, is_url
+from rag.text.dates import DateRange
 from rag.types import Answer, AnswerSentence, Citation, DocumentInfo, Hit
-from rag.web import is_url
 
 EXAMPLES = [  # from the demo corpus (corpus/): English questions about French articles and the reverse
     "why is the EU looking at Mistral?",

@@ -15,15 +15,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from rag.embedder import make_embedder  # noqa: E402
-from rag.judge import (  # noqa: E402
+from rag.evaluate.judging import judge_file, read_labelled  # noqa: E402
+from rag.judge.embedded import (
     FEATURES_CROSS_LANGUAGE,
     FEATURES_SAME_LANGUAGE,
     WEIGHTS_FILE,
     EmbeddedJudge,
     fit_logistic,
 )
-from rag.judging import judge_file, read_labelled  # noqa: E402
+from rag.models.embedder import make_embedder  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 PLACEHOLDER = {

@@ -6,7 +6,7 @@
 For each suite (indexed once in ~/.cache/rag/sweep/, as eval/reader/sweep.py does), every question
 is retrieved and read by the evidence reader; then the AUC of answerable against unanswerable
 questions is printed for: the answerability the evidence reader abstains on (the decider's
-cosine, rag/reader.py; `--decider`: another decider's), the reader adapter's closest cosine
+cosine, rag/read/scorer.py; `--decider`: another decider's), the reader adapter's closest cosine
 (`--adapter`: another adapter's; what it abstained on before the decider), the best
 candidate's probability, and with `--reader` a
 trained sentence cross-encoder (eval/reader/train.py) as the best probability it gives the
@@ -41,12 +41,12 @@ from sweep import suite_pipeline  # noqa: E402
 from train import fit  # noqa: E402  (eval/reader/train.py)
 from train_evidence import Vectors, group_units  # noqa: E402
 
-from rag.answer import reader_inputs  # noqa: E402
+from rag.answer.extractive import reader_inputs  # noqa: E402
 from rag.errors import ModelError  # noqa: E402
-from rag.evaluation import load_suite  # noqa: E402
-from rag.evidence import features  # noqa: E402
-from rag.models import bundled_model_dir  # noqa: E402
-from rag.reader import (  # noqa: E402
+from rag.evaluate.suites import load_suite  # noqa: E402
+from rag.models.bundled import bundled_model_dir  # noqa: E402
+from rag.read.features import features  # noqa: E402
+from rag.read.scorer import (
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
     CONFIG_FILE,

@@ -1,6 +1,6 @@
 """Training and calibration data for the reader, from the shared data sets.
 
-Each question becomes a *group*: the question, candidate sentences (`rag.reader.ReaderInput`:
+Each question becomes a *group*: the question, candidate sentences (`rag.read.scorer.ReaderInput`:
 the sentence with its document's title and the sentence before it) and which of them hold the
 answer. A group with no positive is an unanswerable question.
 
@@ -44,8 +44,8 @@ REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rag.reader import ReaderInput  # noqa: E402
-from rag.sentences import split_sentences  # noqa: E402
+from rag.read.scorer import ReaderInput  # noqa: E402
+from rag.text.sentences import split_sentences  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "datasets"
 PIAF_SOURCE = SHARED / "piaf-v1.0-dev.json"

@@ -4,8 +4,8 @@
 
 For each suite (eval/suites/<name>.jsonl; its corpus indexed once in ~/.cache/rag/sweep/), every
 answerable question that asks for a short thing (a number, a date, a name, a place: the question
-types of rag.evidence) and that the default answerer answers right is asked again, and the spans
-of its citations (rag.evidence.answer_span) are checked against the case's key facts. Prints,
+types of rag.read.features) and that the default answerer answers right is asked again, and the spans
+of its citations (rag.read.features.answer_span) are checked against the case's key facts. Prints,
 per suite: such answers, those with a span, and those whose spans hold every key fact (a fact
 spelt with more words than the span, "à Bizerte" for "Bizerte", counts as a miss), then each miss.
 """
@@ -21,8 +21,8 @@ if str(REPO) not in sys.path:
 
 from sweep import suite_pipeline  # noqa: E402  (eval/reader/sweep.py)
 
-from rag.evaluation import answers_case, fact_share, load_suite  # noqa: E402
-from rag.evidence import question_type  # noqa: E402
+from rag.evaluate.suites import answers_case, fact_share, load_suite  # noqa: E402
+from rag.read.features import question_type  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 SHORT = ("number", "when", "who", "where")

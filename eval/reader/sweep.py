@@ -26,10 +26,10 @@ REPO = HERE.parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from rag.answer import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
-from rag.evaluation import Case, Suite, answers_case, load_suite  # noqa: E402
+from rag.answer.extractive import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
+from rag.evaluate.suites import Case, Suite, answers_case, load_suite  # noqa: E402
 from rag.pipeline import Pipeline, build_pipeline  # noqa: E402
-from rag.reader import SCORERS, SentenceScorer, make_scorer  # noqa: E402
+from rag.read.scorer import SCORERS, SentenceScorer, make_scorer  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 

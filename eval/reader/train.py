@@ -1,4 +1,4 @@
-"""Train the reader (rag/reader.py) from the shared data sets and calibrate its abstention.
+"""Train the reader (rag/read/scorer.py) from the shared data sets and calibrate its abstention.
 
     .venv/bin/pip install -e '.[train]'      # datasets, accelerate for the trainer
     .venv/bin/python eval/reader/train.py    # ~37 min on 2 cores with nothing else running (6 to
@@ -37,8 +37,8 @@ if str(REPO) not in sys.path:
 
 import data  # noqa: E402  (eval/reader/data.py)
 
-from rag.models import bundled_model_dir  # noqa: E402
-from rag.reader import (  # noqa: E402
+from rag.models.bundled import bundled_model_dir  # noqa: E402
+from rag.read.scorer import (
     CONFIG_FILE,
     LAYERS,
     MAX_LENGTH,
@@ -143,7 +143,7 @@ def e5_embed(settings: Settings, announce: bool = True) -> data.Embed:
     """Unit vectors from the bundled e5 (with its query: / passage: prompts), for mining."""
     import numpy as np
 
-    from rag.embedder import make_embedder
+    from rag.models.embedder import make_embedder
 
     embedder = make_embedder(settings)
 

@@ -43,8 +43,8 @@ if str(REPO) not in sys.path:
 import data  # noqa: E402  (eval/reader/data.py)
 from train_evidence import Vectors  # noqa: E402
 
-from rag.models import bundled_model_dir  # noqa: E402
-from rag.reader import ADAPTER_DIR, MAX_SENTENCE_TOKENS, has_bf16, save_adapter  # noqa: E402
+from rag.models.bundled import bundled_model_dir  # noqa: E402
+from rag.read.scorer import ADAPTER_DIR, MAX_SENTENCE_TOKENS, has_bf16, save_adapter  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 _DANGLING = re.compile(

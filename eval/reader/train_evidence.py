@@ -1,11 +1,11 @@
-"""Train the evidence reader (rag/evidence.py, rag/reader.py) and calibrate its abstention.
+"""Train the evidence reader (rag/read/features.py, rag/read/scorer.py) and calibrate its abstention.
 
     .venv/bin/python eval/reader/train_evidence.py      # a few minutes on 2 cores, most of it
                                                         # embedding (cached for the next run)
     RAG_READER=evidence .venv/bin/rag ask "..."
 
 A logistic regression (scikit-learn, which sentence-transformers already needs) over the
-features of rag/evidence.py, fitted on the training groups of eval/reader/data.py (PIAF, our
+features of rag/read/features.py, fitted on the training groups of eval/reader/data.py (PIAF, our
 English questions on PIAF, our Wikinews questions, HaluEval, each question with e5-mined hard
 negatives from other documents), on the cosines of the reader's adapter (train_biencoder.py;
 `--adapter none` for the retrieval e5's). Its figures on the groups held apart from training are
@@ -38,10 +38,10 @@ if str(REPO) not in sys.path:
 import data  # noqa: E402  (eval/reader/data.py)
 from train import calibrate, e5_embed  # noqa: E402  (eval/reader/train.py)
 
-from rag.embedder import make_embedder  # noqa: E402
-from rag.evidence import FEATURES, Unit, features  # noqa: E402
-from rag.models import bundled_model_dir  # noqa: E402
-from rag.reader import (  # noqa: E402
+from rag.models.bundled import bundled_model_dir  # noqa: E402
+from rag.models.embedder import make_embedder  # noqa: E402
+from rag.read.features import FEATURES, Unit, features  # noqa: E402
+from rag.read.scorer import (
     ADAPTER_DIR,
     ADAPTER_WEIGHTS,
     DECIDER_DIR,
@@ -89,7 +89,7 @@ class Vectors:
 
 def with_pairs(group: data.Group) -> data.Group:
     """The group with each two adjacent sentences of one document also read as one candidate,
-    as the answerer reads them (rag/answer.py); a pair holds the answer when either does."""
+    as the answerer reads them (rag/answer/extractive.py); a pair holds the answer when either does."""
     pairs, labels = [], []
     c, y = group.candidates, group.labels
     for i in range(len(c) - 1):
@@ -107,7 +107,7 @@ def with_pairs(group: data.Group) -> data.Group:
 
 def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
     """Each group's candidates as the features see them."""
-    from rag.readers import detect_language
+    from rag.text.language import detect_language
 
     questions = vectors([g.question for g in groups], True)
     texts = sorted({piece for g in groups for c in g.candidates for piece in c.pieces})
@@ -188,7 +188,7 @@ def _closest_on_retrieval(
     retrieved: (its answerability, the cosine the reader's bar is set on: the decider's or the
     adapter's closest; whether the best candidate holds the answer) for the answerable ones, the
     answerability alone for the unanswerable ones."""
-    from rag.answer import reader_inputs
+    from rag.answer.extractive import reader_inputs
     from rag.pipeline import build_pipeline
 
     pipeline = build_pipeline(settings.with_(index=corpus.parent / "index"))

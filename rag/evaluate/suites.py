@@ -26,13 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.judge import Judge, JudgeCase, fold
-from rag.metrics import percentile
+from rag.evaluate.metrics import percentile
+from rag.judge.embedded import Judge, JudgeCase
 from rag.pipeline import Pipeline, build_pipeline, make_judge
 from rag.settings import Settings
+from rag.text.words import fold
 from rag.types import Answer
 
-SUITES_DIR = Path(__file__).resolve().parent.parent / "eval" / "suites"
+SUITES_DIR = Path(__file__).resolve().parents[2] / "eval" / "suites"
 METRICS = (
     "answered",
     "faithfulness",

@@ -1,6 +1,6 @@
 """The reader's sentence vectors, computed once and kept beside the index.
 
-The evidence reader (rag/reader.py) compares the question with every sentence of the retrieved
+The evidence reader (rag/read/scorer.py) compares the question with every sentence of the retrieved
 passages through its own adapter of e5, and embedding those 40-60 sentences was nearly all of a
 question's time on a 2-core CPU (1.4 s of 1.5 s on an AVX2 machine). Ingest now embeds each new
 document's sentences as it stores the document, and a question looks them up here.
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from rag.sqlite import connect, immediate
+from rag.index.sqlite import connect, immediate
 
 FILE_NAME = "reader-vectors.sqlite"
 SCHEMA_VERSION = "1"

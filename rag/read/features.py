@@ -1,6 +1,6 @@
 """Evidence that a sentence answers a question, beyond the topic the e5 cosine measures.
 
-The "evidence" reader (rag/reader.py) is a logistic regression over these features, trained by
+The "evidence" reader (rag/read/scorer.py) is a logistic regression over these features, trained by
 eval/reader/train_evidence.py. For a question and its candidate sentences:
 
 - the e5 cosine of question and sentence, and how far it is below the best candidate's;
@@ -25,7 +25,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.judge import fold
+from rag.text.words import fold
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(

@@ -26,14 +26,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.index.sqlite import connect, immediate
+from rag.index.store import ChunkStore, signature
 from rag.settings import Settings
-from rag.sqlite import connect, immediate
-from rag.store import ChunkStore, signature
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
-    from rag.dates import DateRange
+    from rag.text.dates import DateRange
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 SCHEMA_VERSION = "2"  # the tokenizer and the tables: another version is rebuilt

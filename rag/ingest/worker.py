@@ -4,7 +4,7 @@ A file that makes a parser loop, recurse without end or swell (a PDF with a brok
 cross-reference table, HTML nested 100,000 deep, a zip bomb inside a .docx) cannot be stopped
 from inside the process that parses it: Python cannot interrupt lxml or pypdf, and running out
 of memory there can take the whole ingest down. So each file is read and chunked in a worker
-process (`python -m rag.isolation`) whose address space is capped, and which is killed and
+process (`python -m rag.ingest.worker`) whose address space is capped, and which is killed and
 replaced when a file takes too long. The file then fails with a one-line reason and the ingest
 carries on.
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from rag.chunking import chunk_document
 from rag.errors import DocumentError
-from rag.readers import Origin, read_document
+from rag.ingest.chunking import chunk_document
+from rag.ingest.formats import Origin, read_document
 
 if TYPE_CHECKING:
     from rag.types import Chunk, Document
@@ -118,7 +118,7 @@ class _Worker:
         """The worker, started (and waited for until it says it is ready) if there is none."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "rag.isolation", str(self.memory_mb)],
+                [sys.executable, "-m", "rag.ingest.worker", str(self.memory_mb)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,  # parsers' warnings are not the user's business
@@ -133,7 +133,7 @@ class _Worker:
                 code = self.stop()
                 raise DocumentError(
                     f"the reader process did not start (exit status {code}): check that this Python "
-                    "can run `python -m rag.isolation`, or set RAG_READ_TIMEOUT=0 to read in-process"
+                    "can run `python -m rag.ingest.worker`, or set RAG_READ_TIMEOUT=0 to read in-process"
                 ) from None
         return self._proc
 
@@ -153,7 +153,7 @@ class _Worker:
 
 def _import_path() -> str:
     """Where the worker finds this package, wherever the parent was started from."""
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])
     rest = os.environ.get("PYTHONPATH", "")
     return f"{here}{os.pathsep}{rest}" if rest else here
 

@@ -13,21 +13,21 @@ from collections.abc import Callable, Iterable
 from fnmatch import fnmatch
 from pathlib import Path
 
-from rag.chunking import with_content_hash
-from rag.embedder import Embedder
 from rag.errors import DocumentError
-from rag.isolation import Limits, read_isolated
-from rag.readers import Origin, check_readable, doc_id_for
+from rag.index.store import ChunkStore
+from rag.ingest.chunking import with_content_hash
+from rag.ingest.fetch import Fetcher, normalize_url, parse_feed
+from rag.ingest.formats import Origin, check_readable, doc_id_for
+from rag.ingest.worker import Limits, read_isolated
+from rag.models.embedder import Embedder
 from rag.settings import Settings
-from rag.store import ChunkStore
 from rag.types import Chunk, Document, DocumentInfo, IngestFailure, IngestReport
-from rag.web import Fetcher, normalize_url, parse_feed
 
 Progress = Callable[[str, int, int], None]
 """Called as progress(stage, done, total) while ingesting; stage is 'reading' or 'embedding'."""
 Prepare = Callable[[list[tuple[Document, list[Chunk]]]], None]
 """Called with each batch of documents just stored, to do now the work answering them will need
-(the reader embeds their sentences: rag/sentence_vectors.py)."""
+(the reader embeds their sentences: rag/index/sentence_vectors.py)."""
 
 _CHUNKER_VERSION = "1"
 _EMBED_BATCH_CHUNKS = 256
@@ -97,7 +97,7 @@ def ingest(
     Streaming: documents are embedded and stored as soon as about one batch of chunks is read,
     so memory holds one batch, whatever the number of files, and what is done stays done if
     the run is cut short. `urls` are web pages and `feeds` RSS or Atom feeds whose items are
-    fetched as pages (rag/web.py; `allow_private` False refuses private addresses). `prepare`
+    fetched as pages (rag/ingest/fetch.py; `allow_private` False refuses private addresses). `prepare`
     is given each batch once stored; when it fails, the documents stay stored and a note says so.
     """
     run = _Run(settings, store, embedder, progress, allow_private, prepare)

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import DocumentError
+from rag.ingest.fetch import is_url
+from rag.text.language import detect_language
 from rag.types import Document
-from rag.web import is_url
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 _DATE_HEADER = re.compile(r"\A\s*date\s*[:=]?\s*(\d{4}-\d{2}(?:-\d{2})?)\b[ \t]*", re.IGNORECASE)
@@ -387,7 +388,7 @@ def _read_docx(data: bytes) -> tuple[str, str, str]:
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise DocumentError("the Word file is damaged or not a .docx file: re-save it from Word") from exc
     except MemoryError:
-        raise  # the worker names the memory limit (rag/isolation.py)
+        raise  # the worker names the memory limit (rag/ingest/worker.py)
     except Exception as exc:  # python-docx raises lxml errors on malformed XML
         raise DocumentError(f"the Word file could not be parsed ({type(exc).__name__}): re-save it") from exc
     paragraphs = [p.text for p in document.paragraphs]
@@ -413,11 +414,3 @@ def _file_date(path: Path) -> str:
         return dt.date.fromtimestamp(path.stat().st_mtime).isoformat()
     except OSError:
         return ""
-
-
-def detect_language(text: str) -> str:
-    """ISO 639-1 code of the text's language (py3langid ships its model)."""
-    import py3langid
-
-    lang, _score = py3langid.classify(text[:3000])
-    return str(lang)

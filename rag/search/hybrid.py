@@ -7,13 +7,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from rag.dates import DateRange, bounds
-from rag.embedder import Embedder
 from rag.errors import SettingsError
-from rag.lexical import LexicalIndex
-from rag.readers import detect_language
+from rag.index.lexical import LexicalIndex
+from rag.index.store import ChunkStore
+from rag.models.embedder import Embedder
 from rag.settings import Settings
-from rag.store import ChunkStore
+from rag.text.dates import DateRange, bounds
+from rag.text.language import detect_language
 from rag.types import Hit
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def _lexical_retriever_class() -> type:
     from llama_index.core.schema import NodeWithScore, QueryBundle
 
     class LexicalRetriever(BaseRetriever):
-        """BM25 over the lexical index (rag/lexical.py), synced with the store first."""
+        """BM25 over the lexical index (rag/index/lexical.py), synced with the store first."""
 
         def __init__(self, index: LexicalIndex, top_k: int, dates: DateRange | None) -> None:
             super().__init__()

@@ -18,9 +18,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-from rag.dates import bounds
 from rag.errors import NoIndexError, SettingsError
 from rag.settings import Settings
+from rag.text.dates import bounds
 from rag.types import Chunk, Document, DocumentInfo
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ CONSTRUCTION_EF = 200
 # (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
 # variables", measured at 40,000 chunks, tests/test_store.py).
 PAGE = 5000
-# Each chunk's date as numbers (rag/dates.py) for date filters; an index written before them
+# Each chunk's date as numbers (rag/text/dates.py) for date filters; an index written before them
 # gets them added in place when opened (no re-embedding).
 DATES_VERSION = "1"
 # Each write leaves a record (revision before, revision after, documents written) in a small
@@ -74,7 +74,7 @@ class ChunkStore:
     """Chunks with their vectors and metadata, grouped by document."""
 
     def __init__(self, settings: Settings) -> None:
-        from rag.lexical import LexicalIndex
+        from rag.index.lexical import LexicalIndex
 
         self.settings = settings
         self.lexical = LexicalIndex(settings, self)  # derived from the chunks, kept in step by each write
@@ -453,6 +453,6 @@ def _add_date_bounds(collection: Any) -> None:
 
 
 def _date_fields(date: str) -> dict[str, int]:
-    """The chunk metadata date filters read (rag/dates.py)."""
+    """The chunk metadata date filters read (rag/text/dates.py)."""
     low, high = bounds(date)
     return {"date_from": low, "date_to": high}

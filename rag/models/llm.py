@@ -76,9 +76,9 @@ def bundled_gguf() -> Path:
 
 
 def _llamacpp(settings: Settings) -> LLM:
-    """The GGUF file served by llama.cpp in a child process (rag/llm_server.py): a crash in the
+    """The GGUF file served by llama.cpp in a child process (rag/models/llm_server.py): a crash in the
     native library costs one answer and a notice, never the app."""
-    from rag.llm_server import MODEL_ALIAS, server_for
+    from rag.models.llm_server import MODEL_ALIAS, server_for
 
     model = settings.llm_model or BUNDLED_GGUF
     path = bundled_gguf() if model == BUNDLED_GGUF else Path(model).expanduser()
@@ -110,7 +110,7 @@ def _managed_llm_class() -> type:
     from llama_index.llms.openai_like import OpenAILike
     from pydantic import PrivateAttr
 
-    from rag.llm_server import ServerError, describe_exit
+    from rag.models.llm_server import ServerError, describe_exit
 
     class ManagedLlamaServerLLM(OpenAILike):
         _server: Any = PrivateAttr(default=None)

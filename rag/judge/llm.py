@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag.judge import EmbeddedJudge, JudgeCase, Verdict, content_words, strip_citations
-from rag.llm import describe_failure
+from rag.judge.embedded import EmbeddedJudge, JudgeCase, Verdict, content_words, strip_citations
+from rag.models.llm import describe_failure
 from rag.prompts import CLAIMS_SYSTEM, CLAIMS_USER, VERDICTS_SYSTEM, VERDICTS_USER
-from rag.sentences import split_sentences
 from rag.settings import Settings
+from rag.text.sentences import split_sentences
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -100,7 +100,7 @@ class LLMJudge:
     def _ask(self, system: str, user: str) -> str:
         from llama_index.core.llms import ChatMessage
 
-        from rag.llm import LLMError
+        from rag.models.llm import LLMError
 
         try:
             messages = [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]

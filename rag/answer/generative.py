@@ -5,7 +5,7 @@ rag/prompts.py). As its text streams in, each finished sentence goes through the
 
 1. its citations are parsed ([2], [1][3], [1, 3], [passage 2]); a citation to a passage that
    was not given is removed and counted;
-2. the embedded judge (rag/judge.py) checks the sentence against the passages it cites; a
+2. the embedded judge (rag/judge/embedded.py) checks the sentence against the passages it cites; a
    sentence with no valid citation is unsupported;
 3. an unsupported sentence is marked (`RAG_UNSUPPORTED=mark`, the default) or dropped (`drop`).
 
@@ -25,14 +25,14 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from rag.answer import Candidate, ExtractiveAnswerer, final_answer
-from rag.embedder import Embedder
-from rag.judge import EmbeddedJudge
-from rag.llm import describe_failure, get_backend, make_llm
+from rag.answer.extractive import Candidate, ExtractiveAnswerer, final_answer
+from rag.judge.embedded import EmbeddedJudge
+from rag.models.embedder import Embedder
+from rag.models.llm import describe_failure, get_backend, make_llm
 from rag.prompts import abstain_message, answer_prompt
-from rag.readers import detect_language
-from rag.sentences import split_sentences
 from rag.settings import Settings
+from rag.text.language import detect_language
+from rag.text.sentences import split_sentences
 from rag.types import Answer, AnswerSentence, Citation, Hit
 
 if TYPE_CHECKING:

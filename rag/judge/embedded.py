@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.embedder import Embedder
-from rag.readers import detect_language
-from rag.sentences import split_sentences
+from rag.models.embedder import Embedder
+from rag.models.logistic import LogisticModel
+from rag.models.weights import weight_path
+from rag.text.language import detect_language
+from rag.text.sentences import split_sentences
+from rag.text.words import fold
 
-WEIGHTS_FILE = Path(__file__).with_name("judge_weights.json")
+WEIGHTS_FILE = weight_path("judge.json")
 FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
 FEATURES_CROSS_LANGUAGE = ("gain", "numbers_missing", "names_missing")
 _CITATION = re.compile(r"\s*\[\d+\]")
@@ -50,57 +52,6 @@ class Verdict:
     supported: bool
     reasons: tuple[str, ...] = ()
     claims: tuple[tuple[str, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class LogisticModel:
-    """Standardised features, weights and bias; `threshold` applies to the probability."""
-
-    features: tuple[str, ...]
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-    weights: tuple[float, ...]
-    bias: float
-    threshold: float = 0.5
-
-    def probability(self, values: dict[str, float]) -> float:
-        import math
-
-        z = self.bias + sum(
-            w * (values[name] - m) / s
-            for name, m, s, w in zip(self.features, self.mean, self.scale, self.weights, strict=True)
-        )
-        return 1.0 / (1.0 + math.exp(-z))
-
-    def probabilities(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        """The probability of each row of feature values, given in `features` order."""
-        import numpy as np
-
-        if not rows:
-            return []
-        x = (np.asarray(rows, dtype=np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-(x @ np.asarray(self.weights) + self.bias)))]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "features": list(self.features),
-            "mean": list(self.mean),
-            "scale": list(self.scale),
-            "weights": list(self.weights),
-            "bias": self.bias,
-            "threshold": self.threshold,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LogisticModel:
-        return cls(
-            tuple(data["features"]),
-            tuple(data["mean"]),
-            tuple(data["scale"]),
-            tuple(data["weights"]),
-            float(data["bias"]),
-            float(data["threshold"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -136,12 +87,6 @@ class _Claim:
 def strip_citations(answer: str | None) -> str:
     """The answer without its [n] marks: what the judges check."""
     return _CITATION.sub("", answer or "").strip()
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, so that "Européenne" and "europeenne" compare equal."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def _stopwords() -> frozenset[str]:

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.judge import Judge, JudgeCase, Verdict
-from rag.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
+from rag.evaluate.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
+from rag.judge.embedded import Judge, JudgeCase, Verdict
 
 
 @dataclass
@@ -81,7 +81,7 @@ def judge_file(
         **judge.thresholds(),
     }
     if judge.name == "llm":  # how often the model's reply could not be read (the embedded judge decided)
-        from rag.llm_judge import UNREADABLE
+        from rag.judge.llm import UNREADABLE
 
         summary["unreadable"] = sum(UNREADABLE in v.reasons for v in verdicts)
     return verdicts, summary
