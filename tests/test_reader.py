@@ -12,7 +12,8 @@ import pytest
 
 from rag.answer.extractive import ExtractiveAnswerer, reader_inputs
 from rag.errors import ModelError
-from rag.read.scorer import CONFIG_FILE, WEIGHTS_FILE, Reader, ReaderInput, file_sha256
+from rag.models.weights import file_sha256
+from rag.read.scorer import CONFIG_FILE, WEIGHTS_FILE, Reader, ReaderInput
 from rag.text.sentences import split_sentences
 from rag.types import Hit
 from tests.conftest import REPO, FakeEmbedder

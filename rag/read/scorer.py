@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import ModelError, SettingsError
 from rag.models.bundled import model_environment
-from rag.models.weights import weight_path
+from rag.models.weights import file_sha256, weight_path
 
 if TYPE_CHECKING:
     from rag.models.embedder import Embedder
@@ -136,14 +136,6 @@ def trained_state(model: Any) -> dict[str, Any]:
         for name, tensor in model.state_dict().items()
         if ".embeddings." not in name and ".pooler." not in name  # the pooler is unused
     }
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Reader:
