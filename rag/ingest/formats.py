@@ -16,6 +16,7 @@ from typing import Any
 
 from rag.errors import DocumentError
 from rag.ingest.fetch import is_url
+from rag.ingest.office import read_docx, read_pdf
 from rag.text.language import detect_language
 from rag.types import Document
 
@@ -131,10 +132,10 @@ def read_document(path: Path, data: bytes, doc_id: str, content_hash: str, origi
     if suffix in (".html", ".htm"):
         text, meta = _read_html(data)
     elif suffix == ".pdf":
-        text, title, date = _read_pdf(data)
+        text, title, date = read_pdf(data)
         meta = _Meta(title, date)
     elif suffix == ".docx":
-        text, title, date = _read_docx(data)
+        text, title, date = read_docx(data)
         meta = _Meta(title, date)
     else:
         text, meta = _read_text(data, markdown=suffix in (".md", ".markdown"))
@@ -347,54 +348,6 @@ def _visible_text(soup: Any) -> str:
         elif type(element) in (NavigableString, CData):  # not comments, doctypes or declarations
             parts.append(str(element))
     return "".join(parts)
-
-
-def _read_pdf(data: bytes) -> tuple[str, str, str]:
-    import io
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise DocumentError("the PDF is encrypted: save a copy without a password")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
-    except DocumentError:
-        raise
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise DocumentError(f"the PDF is damaged or not a PDF ({type(exc).__name__}): re-export it") from exc
-    title = str(info.title) if info and info.title else ""
-    date = ""
-    if info and info.get("/CreationDate"):
-        raw = str(info.get("/CreationDate"))
-        found = re.search(r"(\d{4})(\d{2})(\d{2})", raw)
-        date = f"{found.group(1)}-{found.group(2)}-{found.group(3)}" if found else ""
-    return "\n\n".join(pages), title, date
-
-
-def _read_docx(data: bytes) -> tuple[str, str, str]:
-    import io
-    import zipfile
-
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise DocumentError("the Word file is damaged or not a .docx file: re-save it from Word") from exc
-    except MemoryError:
-        raise  # the worker names the memory limit (rag/ingest/worker.py)
-    except Exception as exc:  # python-docx raises lxml errors on malformed XML
-        raise DocumentError(f"the Word file could not be parsed ({type(exc).__name__}): re-save it") from exc
-    paragraphs = [p.text for p in document.paragraphs]
-    props = document.core_properties
-    date = props.created.date().isoformat() if props.created else ""
-    return "\n\n".join(paragraphs), props.title or "", date
 
 
 def _normalize_whitespace(text: str) -> str:

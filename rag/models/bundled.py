@@ -233,6 +233,20 @@ def prepare_bundled_model(cache_dir: Path, force: bool = False) -> Path:
     work.mkdir(parents=True)
     _fetch_tokenizer(work / "tokenizer.json", pieces)
     save_file(_bert_state_dict(header, tensors), str(work / "model.safetensors"))
+    for name, content in _model_files(header).items():
+        path = work / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content, indent=2), encoding="utf-8")
+    (work / "2_Normalize").mkdir(exist_ok=True)
+    _save_loadable_tokenizer(work)
+    (work / ".complete").write_text("ok\n")
+    shutil.rmtree(target, ignore_errors=True)
+    work.rename(target)
+    return target
+
+
+def _model_files(header: dict[str, int | float]) -> dict[str, Any]:
+    """The JSON files that make the dequantized weights a sentence-transformers folder."""
     config = {
         "architectures": ["BertModel"],
         "model_type": "bert",
@@ -251,7 +265,7 @@ def prepare_bundled_model(cache_dir: Path, force: bool = False) -> Path:
         "position_embedding_type": "absolute",
         "dtype": "float32",
     }
-    files = {
+    return {
         "config.json": config,
         "tokenizer_config.json": {
             "tokenizer_class": "XLMRobertaTokenizerFast",
@@ -272,13 +286,3 @@ def prepare_bundled_model(cache_dir: Path, force: bool = False) -> Path:
         },
         "1_Pooling/config.json": {"word_embedding_dimension": header["hidden"], "pooling_mode_mean_tokens": True},
     }
-    for name, content in files.items():
-        path = work / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(content, indent=2), encoding="utf-8")
-    (work / "2_Normalize").mkdir(exist_ok=True)
-    _save_loadable_tokenizer(work)
-    (work / ".complete").write_text("ok\n")
-    shutil.rmtree(target, ignore_errors=True)
-    work.rename(target)
-    return target
