@@ -94,6 +94,8 @@ class Settings:
     # Whether the web app may fetch loopback, private and link-local addresses (the command
     # line always may: it runs as you, on your machine).
     allow_private_urls: bool = False
+    # The evaluation suites `rag eval` runs when it is given none: the repository's, from its folder.
+    suites_dir: Path = Path("eval/suites")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:

@@ -90,12 +90,12 @@ def runner(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Any:
     """The CLI over a fake embedder: every command gets the same kind of pipeline as in production."""
     from click.testing import CliRunner
 
-    from rag import cli
+    from rag.cli import common
 
     def fake_pipeline(index: Path | None, **overrides: Any) -> Pipeline:
         return build_pipeline(settings.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
 
-    monkeypatch.setattr(cli, "_pipeline", fake_pipeline)
+    monkeypatch.setattr(common, "pipeline_from_env", fake_pipeline)
     return CliRunner()
 
 

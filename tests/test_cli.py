@@ -4,6 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
+from rag.cli import common
 from rag.pipeline import build_pipeline
 from tests.conftest import ARTICLE_FR, FakeEmbedder, write_samples
 
@@ -109,7 +110,7 @@ def test_unexpected_errors_are_one_line_too(runner, monkeypatch):
 
 def test_ask_with_an_llm_prints_checked_sentences_and_marks_unsupported_ones(runner, scripted, settings, monkeypatch):
     pipeline = build_pipeline(settings.with_(llm="scripted"), embedder=FakeEmbedder())
-    monkeypatch.setattr(cli, "_pipeline", lambda index, **overrides: pipeline)
+    monkeypatch.setattr(common, "pipeline_from_env", lambda index, **overrides: pipeline)
     (settings.index.parent / "voitures.txt").write_text(ARTICLE_FR)
     pipeline.ingest([settings.index.parent / "voitures.txt"])
     scripted("Le secteur emploie près de 13 millions de personnes en Europe [1]. Tesla a licencié 42 ingénieurs [7].")

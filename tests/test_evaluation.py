@@ -10,10 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
+from rag.errors import RagError
 from rag.evaluate import suites as evaluation
 from rag.evaluate.suites import Case, compare, load_suite, run_suites, score_case, summarize
 from rag.judge.embedded import EmbeddedJudge
 from rag.pipeline import build_pipeline
+from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Citation, Hit
 from tests.conftest import ARTICLE_FR, FakeEmbedder
 from tests.test_judge import ConstantEmbedder
@@ -147,7 +149,7 @@ def fake_models(monkeypatch, settings):
         lambda s, embedder=None: build_pipeline(s.with_(min_sentence_score=0.3), embedder=embedder or FakeEmbedder()),
     )
     monkeypatch.setattr(evaluation, "make_judge", lambda settings, embedder: EmbeddedJudge(ConstantEmbedder()))
-    monkeypatch.setattr(cli.Settings, "from_env", classmethod(lambda cls, *a, **k: settings))
+    monkeypatch.setattr(Settings, "from_env", classmethod(lambda cls, *a, **k: settings))
 
 
 def test_run_suites_with_a_missing_corpus(fake_models, settings, tmp_path):
@@ -249,7 +251,7 @@ def test_answered_needs_every_fact_and_the_source_cited_and_is_split_by_language
 
 
 def test_news_suite_loads_with_its_languages_and_on_topic_unanswerables():
-    suite = load_suite(Path(evaluation.SUITES_DIR) / "news.jsonl")
+    suite = load_suite(Settings().suites_dir / "news.jsonl")
     assert not suite.skipped and len(suite.cases) >= 150
     answerable = [c for c in suite.cases if c.answerable]
     assert {c.languages for c in answerable} == {"en->fr", "fr->fr", "en->en", "fr->en"}
@@ -257,3 +259,17 @@ def test_news_suite_loads_with_its_languages_and_on_topic_unanswerables():
     assert sum(not c.answerable for c in suite.cases) >= 30
     names = {p.name for p in suite.corpus.glob("*.txt")}
     assert all(set(c.sources) <= names for c in answerable)  # every source article is in the corpus
+
+
+def test_the_suites_are_found_in_the_settings_folder(tmp_path, monkeypatch):
+    """`rag eval` with no suite runs those of settings.suites_dir (the repository's eval/suites/
+    from its folder); a folder without suites says where they are looked for."""
+    assert [p.name for p in evaluation.shipped_suites(Settings().suites_dir)] == [
+        "demo.jsonl",
+        "news.jsonl",
+        "piaf.jsonl",
+    ]
+    with pytest.raises(RagError, match=f"No evaluation suites .* in {re.escape(str(tmp_path))}: .* RAG_SUITES_DIR"):
+        evaluation.shipped_suites(tmp_path)
+    monkeypatch.setenv("RAG_SUITES_DIR", str(tmp_path))
+    assert Settings.from_env().suites_dir == tmp_path

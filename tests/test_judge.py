@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
+from rag.cli import common
 from rag.evaluate.judging import read_labelled
 from rag.judge.embedded import EmbeddedJudge, JudgeCase, best_threshold
 from rag.text.words import fold
@@ -97,7 +98,9 @@ def test_bad_lines_are_named_and_skipped(tmp_path):
 def test_eval_judge_command(monkeypatch, settings, tmp_path):
     from rag.pipeline import build_pipeline
 
-    monkeypatch.setattr(cli, "_pipeline", lambda index, **o: build_pipeline(settings, embedder=ConstantEmbedder()))
+    monkeypatch.setattr(
+        common, "pipeline_from_env", lambda index, **o: build_pipeline(settings, embedder=ConstantEmbedder())
+    )
     question = "Combien Microsoft a-t-il investi dans OpenAI ?"
     lines = [
         {

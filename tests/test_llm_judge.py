@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
+from rag.cli import common
 from rag.errors import SettingsError
 from rag.judge.embedded import EmbeddedJudge
 from rag.judge.llm import LLMJudge
@@ -89,7 +90,9 @@ def test_make_judge_by_name(settings):
 def test_eval_judge_command_with_the_llm_judge(settings, scripted, tmp_path, monkeypatch):
     scripted(lambda prompt: "- claim" if "self-contained factual claims" in prompt else "1. yes")
     monkeypatch.setattr(
-        cli, "_pipeline", lambda index, **o: build_pipeline(settings.with_(**{**o, "llm": "scripted"}), FakeEmbedder())
+        common,
+        "pipeline_from_env",
+        lambda index, **o: build_pipeline(settings.with_(**{**o, "llm": "scripted"}), FakeEmbedder()),
     )
     data = tmp_path / "labelled.jsonl"
     rows = [

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from rag import cli
+from rag.cli import common
 from rag.pipeline import build_pipeline
 from tests.conftest import FakeEmbedder
 from ui.app import ChatUI
@@ -14,7 +15,9 @@ from ui.app import ChatUI
 @pytest.fixture
 def launched(monkeypatch, settings):
     calls = []
-    monkeypatch.setattr(cli, "_pipeline", lambda index, **o: build_pipeline(settings, embedder=FakeEmbedder()))
+    monkeypatch.setattr(
+        common, "pipeline_from_env", lambda index, **o: build_pipeline(settings, embedder=FakeEmbedder())
+    )
     monkeypatch.setattr(ChatUI, "launch", lambda self, **kwargs: calls.append(kwargs))
     return calls
 

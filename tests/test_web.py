@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rag import cli
+from rag.cli import common
 from rag.errors import DocumentError
 from rag.ingest.fetch import Fetcher, normalize_url, parse_feed, user_agent
 from rag.pipeline import build_pipeline
@@ -82,7 +83,7 @@ def test_each_bad_url_is_named_with_its_reason_and_the_rest_goes_in(
         limits = settings.with_(fetch_max_mb=1.0, fetch_timeout=1.0 if path == "/slow.html" else 20.0)
         return build_pipeline(limits.with_(index=index or settings.index, **overrides), embedder=FakeEmbedder())
 
-    monkeypatch.setattr(cli, "_pipeline", limited)
+    monkeypatch.setattr(common, "pipeline_from_env", limited)
     result = runner.invoke(cli.main, ["ingest", f"{web_site}{path}", f"{web_site}/second_page.html"])
     assert result.exit_code == 1
     assert "1 added" in result.stderr and "1 failed" in result.stderr

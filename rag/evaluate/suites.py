@@ -33,7 +33,6 @@ from rag.settings import Settings
 from rag.text.words import fold
 from rag.types import Answer
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "eval" / "suites"
 METRICS = (
     "answered",
     "faithfulness",
@@ -188,18 +187,23 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         result.correctness = fact_share(case, answer.text)
         if result.answered is not None:
             result.answered = float(answers_case(case, answer.text, [c.source for c in answer.citations]))
-    # Faithfulness: each sentence (claim) against all the passages the answer cites; citation
-    # precision: each citation against the sentence it is attached to; recall: each sentence has
-    # at least one supporting citation.
+    _score_support(result, case.question, answer, judge)
+    return result
+
+
+def _score_support(result: CaseResult, question: str, answer: Answer, judge: Judge) -> None:
+    """Faithfulness: each sentence (claim) against all the passages the answer cites; citation
+    precision: each citation against the sentence it is attached to; recall: each sentence has
+    at least one supporting citation."""
     passages = {c.n: c.passage for c in answer.citations}
     claims = _claims(answer)
     if not claims:
         result.faithfulness = 0.0
         result.judge_reasons.append("the answer has no sentence to check")
-        return result
+        return
     all_passages = tuple(passages.values())
-    jobs = [JudgeCase(case.question, all_passages, text) for text, _ in claims]
-    jobs += [JudgeCase(case.question, (passages[n],), text) for text, ns in claims for n in ns if n in passages]
+    jobs = [JudgeCase(question, all_passages, text) for text, _ in claims]
+    jobs += [JudgeCase(question, (passages[n],), text) for text, ns in claims for n in ns if n in passages]
     verdicts = judge.judge_many(jobs)
     whole, per_citation = verdicts[: len(claims)], verdicts[len(claims) :]
     result.faithfulness = sum(v.supported for v in whole) / len(whole)
@@ -215,7 +219,6 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         supported_sentences += any(v.supported for v in mine)
     result.citation_precision = good_citations / n_citations if n_citations else 0.0
     result.citation_recall = supported_sentences / len(claims)
-    return result
 
 
 def fact_share(case: Case, text: str) -> float:
@@ -327,5 +330,12 @@ def run_suites(
     return results, summary
 
 
-def shipped_suites() -> list[Path]:
-    return sorted(SUITES_DIR.glob("*.jsonl"))
+def shipped_suites(folder: Path) -> list[Path]:
+    """The suites in `folder` (settings.suites_dir), or a RagError saying where to find them."""
+    suites = sorted(folder.glob("*.jsonl"))
+    if not suites:
+        raise RagError(
+            f"No evaluation suites (*.jsonl) in {folder}: run `rag eval` from the repository's folder, "
+            "name suite files, or set RAG_SUITES_DIR"
+        )
+    return suites
