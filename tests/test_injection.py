@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests.conftest import ARTICLE_FR
-from ui.app import ChatUI
+from ui.render import answer_markdown, sources_html
 
 INJECTED = (
     "date 2024-03-06 L'emploi dans l'automobile\n\n"
@@ -39,16 +39,15 @@ def beside(fake_pipeline, tmp_path):
     return fake_pipeline
 
 
-def test_quoted_markup_and_fake_markers_stay_text_in_the_chat(injected, tmp_path):
-    ui = ChatUI(injected, upload_dir=tmp_path / "uploads")
+def test_quoted_markup_and_fake_markers_stay_text_in_the_chat(injected):
     answer = injected.ask(QUESTION)
     assert not answer.abstained
     quoted = " ".join(c.quote for c in answer.citations)
     assert "[3]" in quoted or "[1][2]" in quoted, "the test needs the injected article quoted"
-    html = ui.answer_markdown(answer)
+    html = answer_markdown(answer)
     # the only links are the answer's own citations, one per quote
     assert sorted(int(n) for n in re.findall(r'href="#src-(\d+)"', html)) == sorted(c.n for c in answer.citations)
-    sources = ui.sources_html(answer)
+    sources = sources_html(answer)
     for page in (html, sources):
         assert "<script" not in page and "<img" not in page  # no tag of the article's reaches the page
     assert "&lt;script&gt;alert(" in sources  # it is shown, as text
