@@ -15,7 +15,7 @@ from typing import TypeVar
 from rag.answer.extractive import Answerer, ExtractiveAnswerer, final_answer
 from rag.answer.generative import GenerativeAnswerer
 from rag.errors import RagError, SettingsError
-from rag.index.sentence_vectors import forget_documents, keep_only
+from rag.index.index import Index
 from rag.index.store import ChunkStore, Damage
 from rag.ingest.fetch import is_url
 from rag.ingest.formats import SUPPORTED_SUFFIXES
@@ -24,7 +24,8 @@ from rag.judge.embedded import EmbeddedJudge, Judge
 from rag.models.bundled import prepare_bundled_model
 from rag.models.embedder import Embedder, make_embedder
 from rag.models.llm import backend_names
-from rag.read.scorer import Passage, SentenceScorer, make_scorer
+from rag.read.registry import make_scorer
+from rag.read.scorer import Passage, SentenceScorer
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
 from rag.text.dates import DateRange, range_in_question, wants_recent
@@ -59,7 +60,7 @@ class Pipeline:
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
-        self.store = ChunkStore(settings)
+        self.index = Index(settings)
         self._parts: dict[str, object] = {}
         if embedder is not None:
             self._parts["embedder"] = embedder
@@ -74,12 +75,17 @@ class Pipeline:
         return self._parts[key]  # type: ignore[return-value]
 
     @property
+    def store(self) -> ChunkStore:
+        """The index's chunk store: what reads of the documents use (writes go through `index`)."""
+        return self.index.store
+
+    @property
     def embedder(self) -> Embedder:
         return self._part("embedder", lambda: make_embedder(self.settings))
 
     @property
     def retriever(self) -> HybridRetriever:
-        return self._part("retriever", lambda: HybridRetriever(self.settings, self.store, self.embedder))
+        return self._part("retriever", lambda: HybridRetriever(self.settings, self.index, self.embedder))
 
     def answerer(self, backend: str | None = None) -> Answerer:
         """The answerer for `backend` ("extractive" or an LLM backend; default: settings.llm)."""
@@ -106,7 +112,7 @@ class Pipeline:
         """Files and folders, web pages (`urls`) and feeds in; `allow_private` False refuses
         URLs on private addresses (the web app's default)."""
         return ingest(
-            paths, self.settings, self.store, lambda: self.embedder, progress, urls, feeds, allow_private, self._prepare
+            paths, self.settings, self.index, lambda: self.embedder, progress, urls, feeds, allow_private, self._prepare
         )
 
     def _prepare(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
@@ -192,13 +198,12 @@ class Pipeline:
         reader's sentence vectors of documents the store no longer holds are dropped."""
         self.store.require_documents()
         damaged = self.store.damaged()
-        report = CheckReport(damaged=damaged, lexical_current=self.store.lexical.is_current())
+        report = CheckReport(damaged=damaged, lexical_current=self.index.lexical.is_current())
         if repair:
-            keep_only(self.settings.index, [d.doc_id for d in self.store.documents()])
+            self.index.drop_stray_sentence_vectors()
         if repair and damaged:
             for damage in damaged:
-                self.store.remove_document(damage.doc_id)
-            forget_documents(self.settings.index, [d.doc_id for d in damaged])
+                self.index.remove(damage.doc_id)
             pages = [d for d in damaged if is_url(d.source)]  # fetched again
             present = [d for d in damaged if d.source and not is_url(d.source) and Path(d.source).is_file()]
             report.unrepairable = [d for d in damaged if d not in present and d not in pages]
@@ -207,8 +212,7 @@ class Pipeline:
         return report
 
     def remove(self, doc_id: str) -> int:
-        removed = self.store.remove_document(doc_id)
-        forget_documents(self.settings.index, [doc_id])
+        removed = self.index.remove(doc_id)
         if not removed:
             raise RagError(f"No document with id {doc_id!r}: `rag docs list` shows the ids")
         return removed

@@ -98,7 +98,7 @@ def test_search_keeps_the_documents_dated_in_the_range(dated):
 
 
 def test_the_lexical_side_filters_too(dated):
-    rows = dated.store.lexical.search("Burundi référendum réfugiés", 10, DateRange.parse(None, "2017"))
+    rows = dated.index.lexical.search("Burundi référendum réfugiés", 10, DateRange.parse(None, "2017"))
     assert [node.metadata["date"] for node, _ in rows] == ["2016-05-10"]
 
 

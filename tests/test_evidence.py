@@ -1,4 +1,4 @@
-"""The evidence reader's features (rag/read/features.py) and its shipped weights (rag/evidence.json)."""
+"""The evidence reader's features (rag/read/features.py) and its shipped weights (rag/weights/evidence.json)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,11 @@ import pytest
 
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.errors import ModelError
-from rag.read.features import FEATURES, Unit, answer_span, content_stems, features, question_type, sentence_kinds
-from rag.read.scorer import (
-    ADAPTER_DIR,
-    DECIDER_DIR,
-    EVIDENCE_FILE,
-    EvidenceModel,
-    EvidenceScorer,
-    ReaderEmbedder,
-    ReaderInput,
-)
+from rag.read.adapter import ADAPTER_DIR, DECIDER_DIR, ReaderEmbedder
+from rag.read.evidence import EVIDENCE_FILE, EvidenceModel, EvidenceScorer
+from rag.read.features import FEATURES, Unit, answer_span, features, question_type, sentence_kinds
+from rag.read.scorer import ReaderInput
+from rag.text.words import reader_stems
 from rag.types import Hit
 from tests.conftest import FakeEmbedder
 
@@ -55,7 +50,7 @@ def test_what_a_sentence_holds():
     plain = sentence_kinds("the talks went on without any result.", set())
     assert set(plain.values()) == {0.0}
     # a name the question already gives is not a new one
-    assert sentence_kinds("The report was written by Smith.", set(content_stems("What did Smith write?")))["names"] == 0
+    assert sentence_kinds("The report was written by Smith.", set(reader_stems("What did Smith write?")))["names"] == 0
 
 
 def test_words_every_candidate_shares_weigh_less_than_those_that_single_one_out():

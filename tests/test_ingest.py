@@ -46,7 +46,7 @@ def test_reingest_unchanged_embeds_nothing_and_never_builds_the_embedder(setting
     calls = []
     from rag.ingest import run as ingest_module
 
-    report = ingest_module.ingest([tmp_path / "docs"], settings, again.store, lambda: calls.append(1) or no_model())
+    report = ingest_module.ingest([tmp_path / "docs"], settings, again.index, lambda: calls.append(1) or no_model())
     assert calls == []
     assert len(report.unchanged) == 6 and not report.added and not report.updated
 
@@ -151,7 +151,7 @@ def test_ingest_streams_documents_are_stored_while_files_are_still_being_read(fa
 def test_reading_goes_on_while_the_model_loads(settings, tmp_path):
     """Files are read ahead while the model loads, then embedded together once it is loaded:
     reading is not left to be done between batches."""
-    from rag.index.store import ChunkStore
+    from rag.index.index import Index
     from rag.ingest.run import ingest
 
     folder = tmp_path / "many"
@@ -176,7 +176,7 @@ def test_reading_goes_on_while_the_model_loads(settings, tmp_path):
         if stage == "reading" and done == 350:
             loaded.set()
 
-    report = ingest([folder], settings, ChunkStore(settings), load, progress)
+    report = ingest([folder], settings, Index(settings), load, progress)
     assert report.ok and len(report.added) == 400
     assert batches[0] >= 350 and sum(batches) == 400
 
@@ -197,7 +197,7 @@ def test_a_folder_s_ragignore_keeps_files_out(fake_pipeline, tmp_path):
 def test_each_stored_batch_is_handed_to_prepare_and_a_failing_prepare_loses_nothing(settings, tmp_path):
     """`prepare` (the reader embedding the new sentences) sees every stored document with its
     chunks; when it fails, the documents are still stored and a note says why."""
-    from rag.index.store import ChunkStore
+    from rag.index.index import Index
     from rag.ingest.run import ingest
 
     write_samples(tmp_path / "docs")
@@ -207,16 +207,16 @@ def test_each_stored_batch_is_handed_to_prepare_and_a_failing_prepare_loses_noth
         for document, chunks in batch:
             seen[document.doc_id] = len(chunks)
 
-    store = ChunkStore(settings)
-    report = ingest([tmp_path / "docs"], settings, store, FakeEmbedder, prepare=prepare)
-    stored = {doc.doc_id: doc.chunks for doc in store.documents()}
+    index = Index(settings)
+    report = ingest([tmp_path / "docs"], settings, index, FakeEmbedder, prepare=prepare)
+    stored = {doc.doc_id: doc.chunks for doc in index.store.documents()}
     assert seen == stored and stored
 
     def broken(batch):
         raise OSError("disk full")
 
     (tmp_path / "docs" / "new.txt").write_text("Le port de Lorient est bloqué par les pêcheurs depuis lundi.")
-    report = ingest([tmp_path / "docs"], settings, store, FakeEmbedder, prepare=broken)
+    report = ingest([tmp_path / "docs"], settings, index, FakeEmbedder, prepare=broken)
     assert len(report.added) == 1 and not any(f.source.endswith("new.txt") for f in report.failed)
-    assert len(store.documents()) == len(stored) + 1
+    assert len(index.store.documents()) == len(stored) + 1
     assert any("disk full" in note and "slower" in note for note in report.notes)

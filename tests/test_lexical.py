@@ -14,7 +14,7 @@ def test_tokens_are_lowercased_stemmed_words_without_stopwords():
 
 
 def test_each_write_brings_the_lexical_index_along_add_update_and_remove(indexed, tmp_path):
-    lexical = indexed.store.lexical
+    lexical = indexed.index.lexical
     indexed.search("voitures")
     assert lexical.count() == indexed.store.count() and lexical.is_current()
 
@@ -37,7 +37,7 @@ def test_each_write_brings_the_lexical_index_along_add_update_and_remove(indexed
 
 
 def test_an_index_left_behind_catches_up_by_comparing_documents(indexed, tmp_path):
-    lexical = indexed.store.lexical
+    lexical = indexed.index.lexical
     indexed.search("voitures")
     lexical._db().execute("UPDATE state SET value = 'stale' WHERE key = 'fingerprint'")  # a writer that skipped it
     (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige.")
@@ -51,7 +51,7 @@ def _elsewhere(indexed, tmp_path):
     """A pipeline on the same Chroma with its own lexical file (another process, or machine with
     a Chroma server), in step."""
     other = build_pipeline(indexed.settings, embedder=FakeEmbedder())
-    other.store.lexical.path = tmp_path / "elsewhere.sqlite"
+    other.index.lexical.path = tmp_path / "elsewhere.sqlite"
     assert other.search("voitures électriques", 1)
     return other
 
@@ -61,7 +61,7 @@ def test_a_second_process_catches_up_with_writes_made_elsewhere(indexed, tmp_pat
     (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
     indexed.ingest([tmp_path / "ble.txt"])  # written by the first
     assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
-    assert other.store.lexical.count() == indexed.store.count()
+    assert other.index.lexical.count() == indexed.store.count()
 
 
 def test_another_machine_catches_up_from_the_log_of_recent_writes(indexed, tmp_path, monkeypatch):
@@ -77,21 +77,21 @@ def test_another_machine_catches_up_from_the_log_of_recent_writes(indexed, tmp_p
     (tmp_path / "ski.txt").write_text("Les stations de ski des Pyrénées manquent de neige.")
     indexed.ingest([tmp_path / "ble.txt"])
     indexed.ingest([tmp_path / "ski.txt"])  # two writes since the other looked
-    assert other.store.lexical.sync() == (0, 2)
+    assert other.index.lexical.sync() == (0, 2)
     assert other.search("récolte blé Beauce", 1)[0].source.endswith("ble.txt")
     (tmp_path / "ski.txt").write_text("Les stations de ski des Alpes ouvrent avec de la neige fraîche.")
     indexed.ingest([tmp_path / "ski.txt"])
     doc_id = next(d.doc_id for d in indexed.documents() if d.source.endswith("ble.txt"))
     indexed.remove(doc_id)
-    assert other.store.lexical.sync() == (1, 1)  # one removed, one updated
-    lexical = other.store.lexical
+    assert other.index.lexical.sync() == (1, 1)  # one removed, one updated
+    lexical = other.index.lexical
     assert lexical.search("Pyrénées", 3) == [] and lexical.search("Beauce", 3) == []
     assert "Alpes" in lexical.search("Alpes", 3)[0][0].get_content()
     assert lexical.is_current() and lexical.count() == indexed.store.count()
 
 
 def test_a_machine_further_behind_than_the_log_compares(indexed, tmp_path, monkeypatch):
-    from rag.index.store import WRITES_KEPT
+    from rag.index.revisions import WRITES_KEPT
 
     other = _elsewhere(indexed, tmp_path)
     for i in range(WRITES_KEPT + 1):
@@ -100,8 +100,8 @@ def test_a_machine_further_behind_than_the_log_compares(indexed, tmp_path, monke
     compared = []
     signatures = other.store.document_signatures
     monkeypatch.setattr(other.store, "document_signatures", lambda: compared.append(1) or signatures())
-    assert other.store.lexical.sync() == (0, WRITES_KEPT + 1) and compared
-    assert other.store.lexical.is_current() and other.store.lexical.count() == indexed.store.count()
+    assert other.index.lexical.sync() == (0, WRITES_KEPT + 1) and compared
+    assert other.index.lexical.is_current() and other.index.lexical.count() == indexed.store.count()
 
 
 def test_two_writes_after_the_same_revision_make_the_index_compare(indexed, tmp_path, monkeypatch):
@@ -109,7 +109,7 @@ def test_two_writes_after_the_same_revision_make_the_index_compare(indexed, tmp_
     the other's, but both records stay in the log: a catching-up index sees the fork."""
     other = _elsewhere(indexed, tmp_path)
     base = indexed.store.fingerprint().rsplit("-", 1)[0]
-    indexed.store._writes.add(  # the other machine's write, its revision overwritten by ours
+    indexed.store.log.collection.add(  # the other machine's write, its revision overwritten by ours
         ids=["elsewhere"], embeddings=[[0.0]], metadatas=[{"before": base, "docs": "[]", "at": 0.0}]
     )
     (tmp_path / "ble.txt").write_text("La récolte de blé en Beauce est la plus faible depuis dix ans.")
@@ -118,8 +118,8 @@ def test_two_writes_after_the_same_revision_make_the_index_compare(indexed, tmp_
     compared = []
     signatures = other.store.document_signatures
     monkeypatch.setattr(other.store, "document_signatures", lambda: compared.append(1) or signatures())
-    assert other.store.lexical.sync() == (0, 1) and compared
-    assert other.store.lexical.is_current() and other.store.lexical.count() == indexed.store.count()
+    assert other.index.lexical.sync() == (0, 1) and compared
+    assert other.index.lexical.is_current() and other.index.lexical.count() == indexed.store.count()
 
 
 def test_a_change_that_cannot_be_replayed_is_caught_up_by_comparison(indexed, tmp_path):
@@ -130,16 +130,16 @@ def test_a_change_that_cannot_be_replayed_is_caught_up_by_comparison(indexed, tm
     indexed.ingest([tmp_path / "ble.txt"])
     from rag.index.lexical import _delete_document
 
-    db = other.store.lexical._db()
+    db = other.index.lexical._db()
     _delete_document(db, db.execute("SELECT min(doc_id) FROM docs").fetchone()[0])  # a document lost
-    other.store.lexical.sync()  # the replay would leave one document short: it compares instead
-    assert other.store.lexical.count() == indexed.store.count()
+    other.index.lexical.sync()  # the replay would leave one document short: it compares instead
+    assert other.index.lexical.count() == indexed.store.count()
     indexed.store.mark_changed()  # a change of unknown documents empties the log
     assert indexed.store.written_since("anything") is None
 
 
 def test_rebuild_starts_again_from_the_store(indexed):
-    lexical = indexed.store.lexical
+    lexical = indexed.index.lexical
     indexed.search("voitures")
     lexical._db().execute("DELETE FROM chunks")  # damage it
     assert lexical.rebuild() == indexed.store.count()
@@ -148,7 +148,7 @@ def test_rebuild_starts_again_from_the_store(indexed):
 
 def test_a_query_of_stopwords_or_punctuation_finds_nothing_and_does_not_fail(indexed):
     indexed.search("voitures")
-    lexical = indexed.store.lexical
+    lexical = indexed.index.lexical
     assert lexical.search("le la les de", 5) == []
     assert lexical.search('"* OR NEAR( ) AND -', 5) == []
     assert indexed.search('"voitures" OR *', 2)  # dense results still come back

@@ -86,8 +86,8 @@ def test_concurrent_searches_share_one_lexical_sync_and_see_the_change(indexed, 
         tops = list(pool.map(lambda _: indexed.search("neige Pyrénées", 1)[0].text, range(16)))
     assert applied == []  # the ingest brought the lexical index along: nothing left to sync
     assert all("neige" in text for text in tops)
-    assert indexed.store.lexical.count() == indexed.store.count()
-    assert indexed.store.lexical.is_current()
+    assert indexed.index.lexical.count() == indexed.store.count()
+    assert indexed.index.lexical.is_current()
 
 
 def test_a_passage_only_bm25_found_is_given_its_dense_score_too(indexed):
@@ -95,12 +95,12 @@ def test_a_passage_only_bm25_found_is_given_its_dense_score_too(indexed):
     miss that article, it must not count as the dense side's worst; its own cosine is used."""
     import numpy as np
 
-    from rag.search.hybrid import _dense_retriever_class
+    from rag.search.retrievers import DenseRetriever
 
     store, embedder = indexed.store, indexed.embedder
     lexical = indexed.retriever.lexical().retrieve("Mistral")
     assert lexical and lexical[0].node.metadata["source"].endswith("mistral.txt")
-    dense = _dense_retriever_class()(store, embedder, 1, None, lexical)  # one dense candidate only
+    dense = DenseRetriever(store, embedder, 1, None, lexical)  # one dense candidate only
     found = {n.node.node_id: n.score for n in dense.retrieve("Bruxelles thon quotas")}
     mistral = lexical[0].node.node_id
     assert mistral in found and len(found) == 2

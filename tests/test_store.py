@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from chromadb.config import Settings as ChromaSettings
 
+from rag.index.index import Index
 from rag.index.store import PAGE, SEARCH_EF, ChunkStore
 from rag.settings import Settings
 
@@ -49,7 +50,8 @@ def test_reads_of_the_whole_index_are_paged_past_sqlites_variable_limit(settings
     the store's documents, lexical nodes and fingerprint read them a page at a time."""
     from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 
-    store = ChunkStore(settings)
+    index = Index(settings)
+    store = index.store
     n, per_doc = 40_000, 5
     vectors = np.random.default_rng(0).normal(size=(n, 8))
     for start in range(0, n, PAGE):  # written as the store writes chunks, vectors aside
@@ -68,7 +70,7 @@ def test_reads_of_the_whole_index_are_paged_past_sqlites_variable_limit(settings
     with pytest.raises(Exception, match="too many SQL variables"):
         store.collection.get(include=["documents", "metadatas"])
     assert len(store.documents()) == n // per_doc
-    assert store.lexical.rebuild() == n  # every chunk read (chunk ids are unique in the lexical index)
+    assert index.lexical.rebuild() == n  # every chunk read (chunk ids are unique in the lexical index)
     before = store.fingerprint()
     store.collection.delete(ids=["d7:3"])
     assert store.fingerprint() != before
@@ -145,13 +147,13 @@ def test_an_ingest_batch_is_one_write(fake_pipeline, tmp_path, monkeypatch):
     """Documents read together are stored in one write: one revision, one lexical step."""
     for i in range(5):
         (tmp_path / f"d{i}.txt").write_text(f"Article {i} sur la pêche au thon en Méditerranée, numéro {i}.")
-    fake_pipeline.store.lexical.sync()  # in step before (a new index gets its first revision stamped here)
+    fake_pipeline.index.lexical.sync()  # in step before (a new index gets its first revision stamped here)
     stamps = []
     mark = fake_pipeline.store.mark_changed
     monkeypatch.setattr(fake_pipeline.store, "mark_changed", lambda *docs: stamps.append(1) or mark(*docs))
     report = fake_pipeline.ingest([tmp_path])
     assert len(report.added) == 5 and len(stamps) == 1
-    assert fake_pipeline.store.lexical.is_current() and fake_pipeline.store.lexical.count() == 5
+    assert fake_pipeline.index.lexical.is_current() and fake_pipeline.index.lexical.count() == 5
 
 
 def test_a_chunk_another_process_wrote_is_found_by_vector_search_and_date_filters(settings, tmp_path):

@@ -37,7 +37,7 @@ def served_index(real_settings, tmp_path_factory) -> tuple[Path, dict[str, str]]
     """A fresh index holding the demo corpus, and the environment that points at it."""
     index = tmp_path_factory.mktemp("served") / "index"
     env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
-    env["RAG_ALLOW_PRIVATE_URLS"] = "1"  # the test's web site is on 127.0.0.1 (refused by default: test_ui_documents.py)
+    env["RAG_ALLOW_PRIVATE_URLS"] = "1"  # the test site is on 127.0.0.1 (refused by default: test_ui_documents.py)
     env.pop("RAG_AUTH", None)
     subprocess.run([RAG, "ingest", str(SEED)], env=env, check=True, capture_output=True)
     return index, env

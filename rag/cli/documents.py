@@ -189,5 +189,5 @@ def reindex(index: Path | None) -> None:
     pipeline = common.pipeline_from_env(index)
     pipeline.store.require_documents()
     with stderr().status("Rebuilding the lexical index…"):
-        chunks = pipeline.store.lexical.rebuild()
+        chunks = pipeline.index.lexical.rebuild()
     click.echo(f"Lexical index rebuilt: {chunks} chunks.", err=True)

@@ -26,25 +26,20 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.index.nodes import signature
 from rag.index.sqlite import connect, immediate
-from rag.index.store import ChunkStore, signature
 from rag.settings import Settings
+from rag.text.words import bm25_stopwords
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
 
+    from rag.index.store import ChunkStore
     from rag.text.dates import DateRange
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 SCHEMA_VERSION = "2"  # the tokenizer and the tables: another version is rebuilt
 _DOCS_PER_READ = 200
-
-
-@functools.cache
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
-
-    return frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_FRENCH)
 
 
 @functools.lru_cache(maxsize=200_000)  # a language's vocabulary, bounded for a long-running server
@@ -61,7 +56,7 @@ def _stemmer() -> Any:
 
 def tokens(text: str) -> list[str]:
     """The words BM25 counts: lower-cased, stopwords dropped, French stems."""
-    stop = _stopwords()
+    stop = bm25_stopwords()
     return [_stem_word(word) for word in _TOKEN.findall(text.lower()) if word not in stop]
 
 

@@ -1,18 +1,18 @@
 """The reader's sentence vectors, computed once and kept beside the index.
 
-The evidence reader (rag/read/scorer.py) compares the question with every sentence of the retrieved
-passages through its own adapter of e5, and embedding those 40-60 sentences was nearly all of a
-question's time on a 2-core CPU (1.4 s of 1.5 s on an AVX2 machine). Ingest now embeds each new
-document's sentences as it stores the document, and a question looks them up here.
+The evidence reader (rag/read/evidence.py) compares the question with every sentence of the
+retrieved passages through its own adapter of e5, and embedding those 40-60 sentences would be
+most of a question's time on a small CPU: ingest embeds each new document's sentences as it
+stores the document, and a question looks them up here.
 
 A file `reader-vectors.sqlite` in the index folder holds one row per (sentence, document): the
 key is a hash of the sentence and of the model that embedded it (the adapter's sha256 and how
 many tokens it reads), so vectors of another adapter are never used, and the value the unit
-vector in fp16 (768 bytes for e5-small). Rows belong to a document: replacing the document
-replaces them, removing it removes them. The file is a cache: a sentence missing from it
-(an index built before it existed, a document ingested by a reader of another kind, a damaged
-file) is embedded when asked and kept; a file that cannot be read or written is left aside
-with a warning, and answers are the same, only slower.
+vector in fp16 (768 bytes for e5-small). Rows belong to a document: the index
+(rag/index/index.py) forgets them when the document is replaced or removed. The file is a
+cache: a sentence missing from it (an index built before it existed, a document ingested by a
+reader of another kind, a damaged file) is embedded when asked and kept; a file that cannot be
+read or written is left aside with a warning, and answers are the same, only slower.
 """
 
 from __future__ import annotations
@@ -164,8 +164,8 @@ def keep_only(index: Path, doc_ids: Iterable[str]) -> int:
 
 
 def forget_documents(index: Path, doc_ids: Iterable[str]) -> None:
-    """Drop the rows of these removed documents from the index folder's file, if it has one
-    (no model needed: rows are found by document)."""
+    """Drop the rows of these replaced or removed documents from the index folder's file, if it
+    has one (no model needed: rows are found by document)."""
     path = index / FILE_NAME
     if path.exists():
         SentenceVectors(path, "", 0).forget(doc_ids)

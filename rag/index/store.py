@@ -7,9 +7,7 @@ it; there is no second catalogue that could drift out of step.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -19,19 +17,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from rag.errors import NoIndexError, SettingsError
+from rag.index.nodes import DATES_VERSION, PAGE, add_date_bounds, signature
+from rag.index.revisions import WriteLog
 from rag.settings import Settings
-from rag.text.dates import bounds
-from rag.types import Chunk, Document, DocumentInfo
+from rag.types import DocumentInfo
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
-
-# Metadata that describes the document, not the passage: kept out of the lexical text.
-_NOT_LEXICAL = [
-    "doc_id", "source", "date", "language", "content_hash", "chunk_index", "n_chunks", "start", "end",
-    "url", "author", "site", "date_from", "date_to",
-]  # fmt: skip
 
 # How widely Chroma's HNSW graph is searched. e5's vectors sit in a narrow cone (cosines of
 # 0.7-0.9), where the graph search at Chroma's default (100) misses true nearest chunks: measured
@@ -40,25 +33,6 @@ _NOT_LEXICAL = [
 # next), and none at 400. Raised on existing indexes when they are opened.
 SEARCH_EF = 400
 CONSTRUCTION_EF = 200
-# Rows per read of the whole collection: one get() of every chunk fails on a large index
-# (Chroma's SQLite refuses a statement with more variables than its limit: "too many SQL
-# variables", measured at 40,000 chunks, tests/test_store.py).
-PAGE = 5000
-# Each chunk's date as numbers (rag/text/dates.py) for date filters; an index written before them
-# gets them added in place when opened (no re-embedding).
-DATES_VERSION = "1"
-# Each write leaves a record (revision before, revision after, documents written) in a small
-# collection beside the chunks, so that a lexical index on another machine catches up with the
-# documents written since it last looked rather than by comparing every document (1.18 s at
-# 100,000 chunks). Records are only added, never rewritten: two machines writing at once leave
-# two records after one revision, which a catching-up index sees (and then compares).
-WRITES_KEPT = 64
-
-
-def signature(first_chunks: Iterable[dict[str, Any]]) -> str:
-    """A document's content hash from its first chunks' metadata (two hashes, sorted, when an
-    interrupted update left two versions side by side)."""
-    return "|".join(sorted({str(m.get("content_hash", "")) for m in first_chunks}))
 
 
 @dataclass(frozen=True)
@@ -71,13 +45,11 @@ class Damage:
 
 
 class ChunkStore:
-    """Chunks with their vectors and metadata, grouped by document."""
+    """Chunks with their vectors and metadata, grouped by document. Written through the index
+    (rag/index/index.py), which keeps the lexical index and the sentence vectors in step."""
 
     def __init__(self, settings: Settings) -> None:
-        from rag.index.lexical import LexicalIndex
-
         self.settings = settings
-        self.lexical = LexicalIndex(settings, self)  # derived from the chunks, kept in step by each write
         self._seen_revision = ""  # the collection's revision this process's Chroma client holds
         self._reopening = threading.Lock()
 
@@ -123,7 +95,7 @@ class ChunkStore:
                 f"not {self.settings.embed_model!r}: use that model, or another --index"
             )
         if (collection.metadata or {}).get("dates") != DATES_VERSION:
-            _add_date_bounds(collection)
+            add_date_bounds(collection)
         self._seen_revision = str((collection.metadata or {}).get("revision") or "")  # what this client loaded
         return collection
 
@@ -220,57 +192,20 @@ class ChunkStore:
     def chunk_ids(self, doc_id: str) -> list[str]:
         return self.chunk_ids_of([doc_id])
 
-    def replace_documents(self, items: list[tuple[Document, list[Chunk], list[list[float]]]]) -> None:
-        """Write these documents' new chunks, then delete their old ones, as one write: one turn
-        of the write lock, one revision, one step of the lexical index (a write a document cost
-        17 ms of bookkeeping each: 7 of the 21 s of ingesting PIAF's 419 one-chunk documents).
+    def write_nodes(self, doc_ids: list[str], nodes: list[BaseNode]) -> None:
+        """Write these documents' new chunks (`nodes`, rag/index/nodes.py), then delete their
+        old ones, and stamp one revision. The caller holds `writing()` (Index.write).
 
         In this order a failure part-way never loses a document: at worst a document's old and
         new chunks sit side by side until the next ingest of its file, which removes the old.
         """
-        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-
-        nodes: list[BaseNode] = []
-        for document, chunks, embeddings in items:
-            dated = _date_fields(document.date)
-            for chunk, embedding in zip(chunks, embeddings, strict=True):
-                node = TextNode(
-                    id_=chunk.chunk_id,
-                    text=chunk.text,
-                    embedding=embedding,
-                    start_char_idx=chunk.start,
-                    end_char_idx=chunk.end,
-                    metadata={
-                        "title": document.title,
-                        "source": document.source,
-                        "date": document.date,
-                        **dated,
-                        "url": document.url,
-                        "author": document.author,
-                        "site": document.site,
-                        "language": document.language,
-                        "content_hash": document.content_hash,
-                        "chunk_index": chunk.index,
-                        "n_chunks": len(chunks),
-                        "start": chunk.start,
-                        "end": chunk.end,
-                    },
-                    excluded_embed_metadata_keys=_NOT_LEXICAL,
-                    excluded_llm_metadata_keys=_NOT_LEXICAL,
-                    relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=document.doc_id)},
-                )
-                nodes.append(node)
         keep = {node.node_id for node in nodes}
-        doc_ids = list(dict.fromkeys(document.doc_id for document, _, _ in items))
-        with self.writing():
-            before = self._fingerprint_if_local()
-            old = [cid for cid in self.chunk_ids_of(doc_ids) if cid not in keep]
-            for start in range(0, len(nodes), 512):
-                self.vector_store.add(nodes[start : start + 512])
-            if old:
-                self.collection.delete(ids=old)
-            self.mark_changed(doc_ids)
-            self._lexical_follows(doc_ids, before)
+        old = [cid for cid in self.chunk_ids_of(doc_ids) if cid not in keep]
+        for start in range(0, len(nodes), 512):
+            self.vector_store.add(nodes[start : start + 512])
+        if old:
+            self.collection.delete(ids=old)
+        self.mark_changed(doc_ids)
 
     def chunk_ids_of(self, doc_ids: list[str]) -> list[str]:
         ids: list[str] = []
@@ -280,30 +215,14 @@ class ChunkStore:
             ids.extend(self._get_all([], where=where)["ids"])
         return ids
 
-    def remove_document(self, doc_id: str) -> int:
-        """Delete every chunk of a document; returns how many there were."""
-        if not self.exists():
-            return 0
-        with self.writing():
-            before = self._fingerprint_if_local()
-            ids = self.chunk_ids(doc_id)
-            if ids:
-                self.collection.delete(ids=ids)
-                self.mark_changed([doc_id])
-                self._lexical_follows([doc_id], before)
+    def delete_document(self, doc_id: str) -> int:
+        """Delete every chunk of a document, stamping a revision if there were any; how many
+        there were. The caller holds `writing()` (Index.remove)."""
+        ids = self.chunk_ids(doc_id)
+        if ids:
+            self.collection.delete(ids=ids)
+            self.mark_changed([doc_id])
         return len(ids)
-
-    def _fingerprint_if_local(self) -> str:
-        return "" if self.settings.chroma_url else self.fingerprint()
-
-    def _lexical_follows(self, doc_ids: list[str], before: str) -> None:
-        """Bring the local lexical index along with this write when it was in step just before
-        it: then the write is the only change since (every local writer holds the write lock), and
-        the next search, here or in another process on this index, has nothing to catch up. With a
-        Chroma server, other machines write without our lock: searches catch up from the log of
-        recent writes (`written_since`), or by comparison when it does not reach back."""
-        if before:
-            self.lexical.follow(doc_ids, before, self.fingerprint())
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -334,51 +253,24 @@ class ChunkStore:
         revision = uuid.uuid4().hex
         before = str(current.get("revision") or "")
         if doc_ids is not None and before:  # an unknown change leaves no record: the chain breaks
-            self._writes.add(
-                ids=[revision],
-                embeddings=[[0.0]],
-                metadatas=[{"before": before, "docs": json.dumps(list(doc_ids)), "at": time.time()}],
-            )
-            if self._writes.count() > WRITES_KEPT:
-                kept = self._writes.get(include=["metadatas"])
-                by_age = sorted(zip(kept["ids"], kept["metadatas"], strict=True), key=lambda r: r[1].get("at", 0))
-                self._writes.delete(ids=[rid for rid, _ in by_age[: len(by_age) - WRITES_KEPT]])
+            self.log.record(revision, before, doc_ids)
         self.collection.modify(metadata={**metadata, "revision": revision})
         self._seen_revision = revision  # our own write: our client holds it
 
     @cached_property
-    def _writes(self) -> Any:
-        """The log of recent writes: one record a write, its id the revision it stamped."""
-        return self._client.get_or_create_collection(f"{self.settings.collection}-writes", embedding_function=None)
+    def log(self) -> WriteLog:
+        """The log of recent writes (rag/index/revisions.py)."""
+        return WriteLog(
+            self._client.get_or_create_collection(f"{self.settings.collection}-writes", embedding_function=None)
+        )
 
     def written_since(self, revision: str, until: str | None = None) -> list[str] | None:
-        """The documents written since the collection was at `revision` (a document once), from
-        the log of recent writes, up to revision `until` (the current one when not given: the
-        caller that already read it from the fingerprint passes it); None when the log does not
-        lead from one to the other in one line (too far behind, a change of unknown documents,
-        or two writers at once)."""
+        """The documents written since the collection was at `revision`, up to revision `until`
+        (the current one when not given: the caller that already read it from the fingerprint
+        passes it); None when the log of recent writes cannot tell (WriteLog.written_since)."""
         if until is None:
             until = str((self._client.get_collection(self.settings.collection).metadata or {}).get("revision") or "")
-        records = self._writes.get(include=["metadatas"])
-        after: dict[str, list[str]] = {}
-        docs: dict[str, list[str]] = {}
-        for rid, meta in zip(records["ids"], records["metadatas"], strict=True):
-            after.setdefault(str((meta or {}).get("before", "")), []).append(rid)
-            try:
-                docs[rid] = [str(d) for d in json.loads(str((meta or {}).get("docs", "[]")))]
-            except ValueError:
-                return None
-        written: list[str] = []
-        at = revision
-        for _ in range(len(docs) + 1):
-            if at == until:
-                return list(dict.fromkeys(written))
-            following = after.get(at, [])
-            if len(following) != 1:
-                return None  # not recorded, or a fork: two writes followed the same revision
-            at = following[0]
-            written.extend(docs[at])
-        return None
+        return self.log.written_since(revision, until)
 
     def document_signatures(self) -> dict[str, str]:
         """Each document's content hash (two side by side after an interrupted update), from the
@@ -428,31 +320,6 @@ class ChunkStore:
             from chromadb.api.shared_system_client import SharedSystemClient
 
             SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
-            for cached in ("_client", "collection", "vector_store", "_writes"):
+            for cached in ("_client", "collection", "vector_store", "log"):
                 self.__dict__.pop(cached, None)
             return True
-
-
-def _add_date_bounds(collection: Any) -> None:
-    """Give every chunk of an index written before date filters its `date_from`/`date_to`
-    (from its `date`), a page at a time; then mark the collection as done."""
-    offset = 0
-    while True:
-        page = collection.get(include=["metadatas"], limit=PAGE, offset=offset)
-        todo = [(cid, m) for cid, m in zip(page["ids"], page["metadatas"], strict=True) if m and "date_from" not in m]
-        if todo:
-            collection.update(
-                ids=[cid for cid, _ in todo],
-                metadatas=[{**m, **_date_fields(str(m.get("date", "")))} for _, m in todo],
-            )
-        if len(page["ids"]) < PAGE:
-            break
-        offset += PAGE
-    metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
-    collection.modify(metadata={**metadata, "dates": DATES_VERSION})
-
-
-def _date_fields(date: str) -> dict[str, int]:
-    """The chunk metadata date filters read (rag/text/dates.py)."""
-    low, high = bounds(date)
-    return {"date_from": low, "date_to": high}

@@ -1,4 +1,4 @@
-"""Ingest: files and folders in, documents chunked and embedded into the store.
+"""Ingest: files and folders in, documents chunked and embedded into the index.
 
 Unchanged files are recognised by a hash of their bytes (and of the chunking and embedding
 settings) before anything is parsed or embedded, so re-ingesting an unchanged corpus never
@@ -14,7 +14,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 from rag.errors import DocumentError
-from rag.index.store import ChunkStore
+from rag.index.index import Index
 from rag.ingest.chunking import with_content_hash
 from rag.ingest.fetch import Fetcher, normalize_url, parse_feed
 from rag.ingest.formats import Origin, check_readable, doc_id_for
@@ -83,7 +83,7 @@ def content_hash(data: bytes, settings: Settings) -> str:
 def ingest(
     paths: Iterable[Path],
     settings: Settings,
-    store: ChunkStore,
+    index: Index,
     embedder: Callable[[], Embedder],
     progress: Progress | None = None,
     urls: Iterable[str] = (),
@@ -100,7 +100,7 @@ def ingest(
     fetched as pages (rag/ingest/fetch.py; `allow_private` False refuses private addresses). `prepare`
     is given each batch once stored; when it fails, the documents stay stored and a note says so.
     """
-    run = _Run(settings, store, embedder, progress, allow_private, prepare)
+    run = _Run(settings, index, embedder, progress, allow_private, prepare)
     files = find_files(paths, run.report)
     urls, feeds = list(urls), list(feeds)
     items: list[tuple[str, Origin | None]] = [(url, None) for url in urls]
@@ -125,7 +125,7 @@ class _Run:
     def __init__(
         self,
         settings: Settings,
-        store: ChunkStore,
+        index: Index,
         embedder: Callable[[], Embedder],
         progress: Progress | None,
         allow_private: bool,
@@ -133,10 +133,10 @@ class _Run:
     ) -> None:
         self.settings = settings
         self.report = IngestReport()
-        self.known = {doc.doc_id: doc for doc in store.documents()}
+        self.known = {doc.doc_id: doc for doc in index.store.documents()}
         self.source_by_hash = {doc.content_hash: doc.source for doc in self.known.values()}
         self.limits = Limits(settings.read_timeout, settings.read_memory_mb)
-        self.writer = _Writer(store, embedder, self.report, progress, prepare)
+        self.writer = _Writer(index, embedder, self.report, progress, prepare)
         self.fetcher = Fetcher(settings, allow_private)
 
     def file(self, path: Path) -> None:
@@ -247,13 +247,13 @@ class _Writer:
 
     def __init__(
         self,
-        store: ChunkStore,
+        index: Index,
         embedder: Callable[[], Embedder],
         report: IngestReport,
         progress: Progress | None,
         prepare: Prepare | None = None,
     ) -> None:
-        self.store, self.embedder, self.report, self.progress = store, embedder, report, progress
+        self.index, self.embedder, self.report, self.progress = index, embedder, report, progress
         self.prepare = prepare
         self.pending: list[tuple[Document, list[Chunk]]] = []
         self.queued = self.embedded = 0
@@ -306,7 +306,7 @@ class _Writer:
                 items.append((document, chunks, vectors[offset : offset + len(chunks)]))
                 offset += len(chunks)
             try:
-                self.store.replace_documents(items)  # one write for the batch
+                self.index.write(items)  # one write for the batch
             except Exception as exc:  # the batch's documents fail; their previous versions stay
                 for document, _ in batch:
                     _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")

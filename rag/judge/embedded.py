@@ -32,7 +32,7 @@ from rag.models.logistic import LogisticModel
 from rag.models.weights import weight_path
 from rag.text.language import detect_language
 from rag.text.sentences import split_sentences
-from rag.text.words import fold
+from rag.text.words import fold, folded_stopwords, judge_names, judge_words
 
 WEIGHTS_FILE = weight_path("judge.json")
 FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
@@ -41,7 +41,6 @@ _CITATION = re.compile(r"\s*\[\d+\]")
 _GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
 _BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_NAME = re.compile(r"(?<![\w'’])[A-ZÀ-ÖØ-Þ][\w'’-]+")
 
 
 @dataclass(frozen=True)
@@ -89,28 +88,6 @@ def strip_citations(answer: str | None) -> str:
     return _CITATION.sub("", answer or "").strip()
 
 
-def _stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_FRENCH
-
-    return frozenset(fold(w) for w in (*STOPWORDS_EN, *STOPWORDS_FRENCH))
-
-
-def content_words(text: str, stopwords: frozenset[str]) -> list[str]:
-    """Content words cut to 5 letters: a crude stemmer that serves French and English alike."""
-    return [w[:5] for w in re.findall(r"[a-z0-9]+", fold(text)) if w not in stopwords and len(w) > 1]
-
-
-def _names(text: str) -> dict[str, str]:
-    """Capitalised words (not opening a sentence) keyed by their first 6 folded letters."""
-    names = {}
-    for match in _NAME.finditer(text):
-        before = text[: match.start()].rstrip()
-        if not before or before[-1] in '.!?:«"“':
-            continue
-        names[fold(match.group())[:6]] = match.group()
-    return names
-
-
 class Judge(Protocol):
     """Is an answer supported by the passages it was given? Picked by name (RAG_JUDGE)."""
 
@@ -133,7 +110,7 @@ class EmbeddedJudge:
         data = weights if isinstance(weights, dict) else json.loads((weights or WEIGHTS_FILE).read_text())
         self.same_language = LogisticModel.from_json(data["same_language"])
         self.cross_language = LogisticModel.from_json(data["cross_language"])
-        self._stopwords = _stopwords()
+        self._stopwords = folded_stopwords()
 
     def thresholds(self) -> dict[str, float]:
         return {"threshold": self.same_language.threshold, "threshold_cross_language": self.cross_language.threshold}
@@ -170,10 +147,10 @@ class EmbeddedJudge:
         return _Passages(
             text=text,
             folded=fold(text),
-            words=frozenset(content_words(text, self._stopwords)),
+            words=frozenset(judge_words(text, self._stopwords)),
             names=frozenset(fold(w)[:6] for w in re.findall(r"[\w'’-]+", text)),
             squashed=tuple(_squash(c) for c in case.contexts),
-            question_words=frozenset(content_words(case.question, self._stopwords)),
+            question_words=frozenset(judge_words(case.question, self._stopwords)),
         )
 
     def evidence(self, cases: Sequence[JudgeCase]) -> list[_Claim]:
@@ -219,12 +196,12 @@ class EmbeddedJudge:
         return claims
 
     def _word_evidence(self, claim: _Claim, passages: _Passages) -> dict[str, float]:
-        words = content_words(claim.text, self._stopwords)
+        words = judge_words(claim.text, self._stopwords)
         found = [w for w in words if w in passages.words]
         new = [w for w in words if w not in passages.words and w not in passages.question_words]
         numbers = set(_NUMBER.findall(claim.text))
         missing_numbers = sorted(n for n in numbers if n not in passages.text)
-        names = _names(claim.text)
+        names = judge_names(claim.text)
         missing_names = sorted(v for k, v in names.items() if k not in passages.names and k not in passages.folded)
         if missing_names:
             claim.reasons.append("names not in the passages: " + ", ".join(missing_names[:5]))
@@ -249,41 +226,3 @@ def _is_quote(claim: str, squashed_passages: Sequence[str]) -> bool:
     Shorter spans ("Delhi") are not claims on their own, so they go to the model."""
     words = _squash(claim)
     return len(words.split()) >= 4 and any(words in passage for passage in squashed_passages)
-
-
-def fit_logistic(
-    rows: Sequence[dict[str, float]], labels: Sequence[int], features: Sequence[str], l2: float = 0.01
-) -> LogisticModel:
-    """Logistic regression by gradient descent on standardised features; the threshold is the
-    probability that maximises balanced accuracy on the same rows."""
-    import numpy as np
-
-    x = np.array([[row[f] for f in features] for row in rows], dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-    z = (x - mean) / scale
-    w, b = np.zeros(z.shape[1]), 0.0
-    for _ in range(4000):
-        p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
-        w -= 0.5 * (z.T @ (p - y) / len(y) + l2 * w)
-        b -= 0.5 * float((p - y).mean())
-    probabilities = 1.0 / (1.0 + np.exp(-(z @ w + b)))
-    threshold = best_threshold(probabilities.tolist(), [int(v) for v in y])
-    return LogisticModel(tuple(features), tuple(mean), tuple(scale), tuple(w), float(b), threshold)
-
-
-def best_threshold(scores: Sequence[float], labels: Sequence[int]) -> float:
-    """The score cut that maximises balanced accuracy (ties broken towards the middle)."""
-    pairs = sorted(zip(scores, labels, strict=True))
-    positives = sum(labels)
-    negatives = len(labels) - positives
-    best, cut = -1.0, 0.5
-    below_pos = below_neg = 0
-    for i, (score, label) in enumerate(pairs):
-        if i == 0 or score != pairs[i - 1][0]:
-            balanced = ((positives - below_pos) / max(positives, 1) + below_neg / max(negatives, 1)) / 2
-            if balanced > best:
-                best, cut = balanced, (score + pairs[i - 1][0]) / 2 if i else score
-        below_pos += label
-        below_neg += 1 - label
-    return float(cut)

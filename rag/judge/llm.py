@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag.judge.embedded import EmbeddedJudge, JudgeCase, Verdict, content_words, strip_citations
+from rag.judge.embedded import EmbeddedJudge, JudgeCase, Verdict, strip_citations
 from rag.models.llm import describe_failure
 from rag.prompts import CLAIMS_SYSTEM, CLAIMS_USER, VERDICTS_SYSTEM, VERDICTS_USER
 from rag.settings import Settings
 from rag.text.sentences import split_sentences
+from rag.text.words import judge_words
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -70,10 +71,10 @@ class LLMJudge:
     def claims(self, question: str, answer: str) -> list[str]:
         """The model's claims that really come from the answer, else the answer's sentences."""
         reply = self._ask(CLAIMS_SYSTEM, CLAIMS_USER.format(question=question, answer=answer))
-        answer_words = set(content_words(f"{question} {answer}", self._stopwords))
+        answer_words = set(judge_words(f"{question} {answer}", self._stopwords))
         claims = []
         for claim in _LISTED.findall(reply):
-            words = content_words(claim, self._stopwords)
+            words = judge_words(claim, self._stopwords)
             if words and sum(w in answer_words for w in words) / len(words) >= 0.5:
                 claims.append(claim)
         if not claims:

@@ -15,7 +15,7 @@ eval/reader/train_evidence.py. For a question and its candidate sentences:
 
 Words are compared lower-cased, without accents and cut to their first five letters, a crude
 stem that also matches many French and English cognates (enquête/enquiry do not, commission
-does).
+does): `reader_stems` and `reader_names` in rag/text/words.py.
 """
 
 from __future__ import annotations
@@ -25,24 +25,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.text.words import fold
+from rag.text.words import READER_STOPWORDS, fold, reader_names, reader_stem, reader_stems
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    """
-    a an the of to in on at by for from with without about into over under after before between
-    and or but nor so yet if then than that this these those there here it its is are was were be
-    been being has have had do does did done can could will would shall should may might must not
-    no yes as also which who whom whose what when where why how many much more most other such
-    some any each all both few very just only own same too again further once his her their our
-    your my he she they we you i me him them us one two first last new said says say
-    le la les l un une des du de d au aux et ou mais donc or ni car que qu qui quoi dont où ce
-    cet cette ces son sa ses leur leurs notre nos votre vos mon ma mes il elle ils elles on nous
-    vous je tu se s en y ne pas plus est sont été être était étaient a ont avait avaient fait
-    par pour sur sous dans avec sans entre vers chez depuis pendant après avant comme aussi très
-    quel quelle quels quelles combien quand comment pourquoi lequel laquelle lesquels lesquelles
-    """.split()
-)
 _NUMBER_WORDS = frozenset(
     """
     one two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty
@@ -69,7 +54,6 @@ _CAUSE = re.compile(
     re.IGNORECASE,
 )
 _PLACE = re.compile(r"\b(?:in|at|near|from|à|a|en|dans|près de|au|aux)\s+(?:the\s+|la\s+|le\s+|l')?[A-ZÀ-Ý]")
-_TOKEN = re.compile(r"[\w'-]+", re.UNICODE)
 
 QUESTION_TYPES = ("who", "when", "where", "number", "why", "yesno", "what")
 _TYPE_PATTERNS = (
@@ -124,15 +108,6 @@ FEATURES: tuple[str, ...] = (
 ) + tuple(f"{q}*{k}" for q in QUESTION_TYPES for k in SENTENCE_KINDS)
 
 
-def _fold(word: str) -> str:
-    """The word's stem: folded as the judge folds it, cut to five letters."""
-    return fold(word)[:5]
-
-
-def content_stems(text: str) -> list[str]:
-    return [_fold(w) for w in _WORD.findall(text) if w.lower() not in _STOP and len(w) > 1]
-
-
 def question_type(question: str) -> str:
     for name, pattern in _TYPES:
         if pattern.search(question):
@@ -140,22 +115,8 @@ def question_type(question: str) -> str:
     return "what"
 
 
-def _names(text: str) -> set[str]:
-    """Stems of capitalised words (not the first of the text) and numbers."""
-    text = text.strip()
-    found = {m for m in _WORD.findall(text) if m.isdigit()}
-    for match in _TOKEN.finditer(text):
-        word = match.group()
-        if match.start() == 0 or not word[0].isupper() or word.lower() in _STOP:
-            continue
-        if text[: match.start()].rstrip().endswith((".", "!", "?", ":")):
-            continue  # a sentence's first word
-        found.add(_fold(word))
-    return found
-
-
 def sentence_kinds(sentence: str, question_stems: set[str]) -> dict[str, float]:
-    new_names = [n for n in _names(sentence) if n not in question_stems and not n.isdigit()]
+    new_names = [n for n in reader_names(sentence) if n not in question_stems and not n.isdigit()]
     words = {w.lower() for w in _WORD.findall(sentence)}
     digits = bool(_DIGIT.search(_YEAR.sub("", sentence)))
     return {
@@ -187,11 +148,11 @@ def features(question: str, units: Sequence[Unit], margin: float = 0.0) -> list[
     to prefer English distractors for English questions about French articles)."""
     if not units:
         return []
-    q_stems = set(content_stems(question))
-    q_names = _names(question) - {_fold(w) for w in question.split()[:1]}
+    q_stems = set(reader_stems(question))
+    q_names = reader_names(question) - {reader_stem(w) for w in question.split()[:1]}
     kind = question_type(question)
-    stems = [set(content_stems(u.sentence)) for u in units]
-    contexts = [s | set(content_stems(u.context)) for s, u in zip(stems, units, strict=True)]
+    stems = [set(reader_stems(u.sentence)) for u in units]
+    contexts = [s | set(reader_stems(u.context)) for s, u in zip(stems, units, strict=True)]
     singles = [s for s, u in zip(stems, units, strict=True) if not u.pair]  # pairs repeat their words
     n = len(singles)
     weight = {t: math.log((n + 1) / (0.5 + sum(t in s for s in singles))) for t in q_stems}
@@ -217,7 +178,7 @@ def features(question: str, units: Sequence[Unit], margin: float = 0.0) -> list[
     rank = {i: r for r, i in enumerate(order)}
     rows = []
     for i, unit in enumerate(units):
-        names_here = _names(unit.sentence) | stems[i]
+        names_here = reader_names(unit.sentence) | stems[i]
         names_context = names_here | contexts[i]
         kinds = sentence_kinds(unit.sentence, q_stems)
         row = {
@@ -277,14 +238,14 @@ def answer_span(question: str, sentence: str) -> tuple[int, int] | None:
     does not already give; None for other questions (why, what, yes/no) or when there is none.
     Offsets are into `sentence`."""
     kind = question_type(question)
-    given = set(content_stems(question)) | _names(question)
+    given = set(reader_stems(question)) | reader_names(question)
     folded_question = fold(question)
 
     def new(start: int, end: int) -> bool:
         text = sentence[start:end].strip()
         if not text or fold(text) in folded_question:
             return False
-        return any(_fold(w) not in given for w in _WORD.findall(text) if w.lower() not in _STOP)
+        return any(reader_stem(w) not in given for w in _WORD.findall(text) if w.lower() not in READER_STOPWORDS)
 
     if kind == "number":
         for m in _QUANTITY_SPAN.finditer(sentence):
@@ -300,7 +261,7 @@ def answer_span(question: str, sentence: str) -> tuple[int, int] | None:
         found = []
         for m in _NAME_SPAN.finditer(sentence):
             words = m.group().split()
-            if words[0].lower() in _STOP:  # "Les", "The" opening a sentence
+            if words[0].lower() in READER_STOPWORDS:  # "Les", "The" opening a sentence
                 continue
             if kind == "where" and m.start() not in places:
                 continue
