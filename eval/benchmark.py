@@ -1,7 +1,7 @@
 """Speed figures of the pipeline on the PIAF corpus (419 documents), printed, not asserted.
 
-    .venv/bin/python eval/benchmark.py [--questions 100]
-    .venv/bin/python eval/benchmark.py --scale 100000
+    .venv/bin/python -m eval.benchmark [--questions 100]
+    .venv/bin/python -m eval.benchmark --scale 100000
 
 Measures: ingest side by side with a plain llama-index pipeline over the same corpus and the same
 prepared e5 folder (SimpleDirectoryReader, SentenceSplitter 384/64, HuggingFaceEmbedding,
@@ -20,8 +20,8 @@ article (the lexical index catches up), and peak memory. Each run (one size per 
 that its peak memory is its own) adds its row to eval/benchmarks/scale.jsonl; `--plot` draws
 those rows as docs/scale.png, the latency against index size (needs matplotlib: the dev extra).
 
-    .venv/bin/python eval/benchmark.py --scale 1000   # then 10000, 100000, 1000000
-    .venv/bin/python eval/benchmark.py --plot
+    .venv/bin/python -m eval.benchmark --scale 1000   # then 10000, 100000, 1000000
+    .venv/bin/python -m eval.benchmark --plot
 
 `--files N` measures streaming ingest instead: `rag ingest` of N files (distinct short texts from
 the shared data sets) into a fresh index, its time and peak memory.
@@ -39,15 +39,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from rag.evaluate.metrics import percentile
+from rag.index.lexical import LexicalIndex, lexical_path
+from rag.pipeline import build_pipeline
+from rag.settings import Settings
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
 SCALE_ROWS = HERE / "benchmarks" / "scale.jsonl"
 SCALE_PLOT = HERE.parent / "docs" / "scale.png"
-
-from rag.evaluate.metrics import percentile  # noqa: E402
-from rag.index.lexical import LexicalIndex, lexical_path  # noqa: E402
-from rag.pipeline import build_pipeline  # noqa: E402
-from rag.settings import Settings  # noqa: E402
 
 
 def timed(func, items):  # type: ignore[no-untyped-def]
@@ -69,7 +68,7 @@ def search_parts(pipeline, questions):  # type: ignore[no-untyped-def]
     nearest = {q: VectorStoreQuery(query_embedding=embed(q), similarity_top_k=k) for q in questions}
     return {
         "fingerprint": timed(lambda q: store.fingerprint(), questions),
-        "lexical": timed(lambda q: store.lexical.search(q, k), questions),
+        "lexical": timed(lambda q: pipeline.index.lexical.search(q, k), questions),
         "dense": timed(lambda q: store.vector_store.query(nearest[q]), questions),
     }
 
@@ -242,7 +241,9 @@ def measured_run(
     """Run `command` in its own process under /usr/bin/time: the finished process, its seconds
     and its peak memory in MB; an exit status outside `ok` stops the benchmark."""
     started = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "maxrss %M", *command], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "maxrss %M", *command], cwd=HERE.parent, capture_output=True, text=True, check=False
+    )  # from the repository, where `-m eval.benchmark` is found
     seconds = time.perf_counter() - started
     if proc.returncode not in ok:
         raise SystemExit(f"{name} failed: {proc.stderr[-2000:]}")
@@ -296,7 +297,8 @@ def side_by_side(corpus: Path) -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = {
-            "plain llama-index": [sys.executable, __file__, "--plain-llamaindex", str(corpus), str(Path(tmp) / "p")],
+            "plain llama-index": [sys.executable, "-m", "eval.benchmark", "--plain-llamaindex", str(corpus),
+                                  str(Path(tmp) / "p")],
             "rag ingest": [str(Path(sys.executable).with_name("rag")), "ingest", str(corpus), "--json", "--index",
                            str(Path(tmp) / "r")],
         }  # fmt: skip

@@ -3,8 +3,8 @@
 Ingests the suite's corpus into an index (a temporary one unless --index is given), runs the
 real command line once per questions file, and prints recall@1, recall@k and MRR.
 
-    .venv/bin/python eval/retrieval.py                       # PIAF, French and English questions
-    .venv/bin/python eval/retrieval.py --index /tmp/piaf -k 5 --json
+    .venv/bin/python -m eval.retrieval                       # PIAF, French and English questions
+    .venv/bin/python -m eval.retrieval --index /tmp/piaf -k 5 --json
 """
 
 from __future__ import annotations
@@ -68,10 +68,10 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"ingest: {report['ingest']} in {report['ingest_seconds']} s")
-    for name, figures in report.items():
-        if isinstance(figures, dict) and "mrr" in figures:
+    for name, row in report.items():
+        if isinstance(row, dict) and "mrr" in row:
             cells = "  ".join(
-                f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}" for key, value in figures.items()
+                f"{key} {value:.3f}" if isinstance(value, float) else f"{key} {value}" for key, value in row.items()
             )
             print(f"{name:<16} {cells}")
 

@@ -1,8 +1,8 @@
 """An afternoon of use in a few minutes: questions from many clients, uploads and a CLI ingest,
 all at once, against one served index. Prints its figures; exits 1 when anything failed.
 
-    .venv/bin/python eval/soak.py                       # 1,000 questions, 10 clients (about 10 minutes)
-    .venv/bin/python eval/soak.py --questions 200 --uploads 10 --json
+    .venv/bin/python -m eval.soak                       # 1,000 questions, 10 clients (about 10 minutes)
+    .venv/bin/python -m eval.soak --questions 200 --uploads 10 --json
 
 What it does:
 1. Builds an index of `corpus/` and the first --articles Wikinews articles of eval/news/corpus
@@ -44,12 +44,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from rag.evaluate.metrics import percentile
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(REPO))
-
-from rag.evaluate.metrics import percentile  # noqa: E402
-
 RAG = str(Path(sys.executable).with_name("rag"))
 NEWS = HERE / "news" / "corpus"
 SUITES = [HERE / "suites" / "news.jsonl", HERE / "suites" / "demo.jsonl"]

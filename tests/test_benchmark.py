@@ -1,16 +1,10 @@
-"""eval/benchmark.py's scale rows and their plot (the measurements themselves are not tests)."""
+"""eval.benchmark's scale rows and their plot (the measurements themselves are not tests)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
-from tests.conftest import REPO
-
-spec = importlib.util.spec_from_file_location("benchmark", REPO / "eval" / "benchmark.py")
-assert spec and spec.loader
-benchmark = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(benchmark)
+from eval import benchmark
 
 
 def _row(chunks: int, p95: float) -> dict[str, float]:

@@ -7,10 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from eval.judge.fitting import best_threshold
 from rag import cli
 from rag.cli import common
 from rag.evaluate.judging import read_labelled
-from rag.judge.embedded import EmbeddedJudge, JudgeCase, best_threshold
+from rag.judge.embedded import EmbeddedJudge, JudgeCase
 from rag.text.words import fold
 from tests.conftest import FakeEmbedder
 

@@ -5,21 +5,19 @@ abstention below the threshold)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Sequence
 
 import pytest
 
+from eval.reader import data
 from rag.answer.extractive import ExtractiveAnswerer, reader_inputs
 from rag.errors import ModelError
 from rag.models.weights import file_sha256
-from rag.read.scorer import CONFIG_FILE, WEIGHTS_FILE, Reader, ReaderInput
+from rag.read.cross_encoder import CONFIG_FILE, WEIGHTS_FILE, Reader
+from rag.read.scorer import ReaderInput
 from rag.text.sentences import split_sentences
 from rag.types import Hit
 from tests.conftest import REPO, FakeEmbedder
-
-sys.path.insert(0, str(REPO / "eval" / "reader"))
-import data  # noqa: E402  (eval/reader/data.py)
 
 
 def _hit(text: str, chunk: str = "c1", title: str = "Titre", language: str = "fr", start: int = 0) -> Hit:
@@ -111,7 +109,7 @@ def test_calibration_holds_on_topic_unanswerable_questions(groups):
 
 
 def test_training_can_hold_on_topic_unanswerable_questions_that_never_hold_the_answer():
-    """`unanswerable_train` (train_biencoder.py --null-bar): PIAF questions asked of their
+    """`unanswerable_train` (eval.reader.train_biencoder --null-bar): PIAF questions asked of their
     article's other paragraphs, HaluEval ones of their knowledge without the answer sentence."""
     if not data.PIAF_SOURCE.exists():
         pytest.skip(f"the shared data sets are not beside the repository ({data.SHARED})")
@@ -127,8 +125,7 @@ def test_training_can_hold_on_topic_unanswerable_questions_that_never_hold_the_a
 def test_the_null_loss_prefers_no_answer_when_nothing_answers():
     import torch
 
-    sys.path.insert(0, str(REPO / "eval" / "reader"))
-    from train_biencoder import null_loss
+    from eval.reader.train_biencoder import null_loss
 
     class Fixed(torch.nn.Module):  # a "model" whose embeddings are given
         def forward(self, features):
@@ -144,9 +141,8 @@ def test_the_null_loss_prefers_no_answer_when_nothing_answers():
 
 
 def test_an_answer_sentence_without_its_answer_is_a_near_miss_that_answers_nothing():
-    """train_biencoder.py --ablate: the answer taken out with the word that led to it, the rest kept."""
-    sys.path.insert(0, str(REPO / "eval" / "reader"))
-    from train_biencoder import without_answer
+    """eval.reader.train_biencoder --ablate: the answer taken out with the word that led to it, the rest kept."""
+    from eval.reader.train_biencoder import without_answer
 
     assert without_answer("Il est né à Bizerte, en Tunisie, en 1950.", "bizerte") == "Il est né, en Tunisie, en 1950."
     assert without_answer("The band was formed in 1990 by John Smith.", "john  smith") == "The band was formed in 1990."
@@ -308,7 +304,7 @@ def test_damaged_missing_or_unreadable_reader_files_are_refused_with_a_message(t
 
 
 def test_the_cross_encoder_reader_without_weights_says_how_to_get_them(settings, tmp_path):
-    from rag.read.scorer import make_scorer
+    from rag.read.registry import make_scorer
     from tests.conftest import FakeEmbedder
 
     chosen = settings.with_(reader="cross-encoder", reader_dir=tmp_path / "nowhere")

@@ -164,7 +164,7 @@ def test_the_evidence_reader_with_its_shipped_adapter_answers_and_abstains(real_
 def test_the_decider_refuses_details_the_article_does_not_give_and_answers_what_it_does(real_pipeline):
     """On-topic questions the seed article leaves open (it names Mistral AI, never its staff or
     founding) are refused by the shipped decider; questions it answers are not."""
-    from rag.read.scorer import EvidenceScorer
+    from rag.read.evidence import EvidenceScorer
 
     scorer = real_pipeline.scorer
     assert isinstance(scorer, EvidenceScorer) and scorer.decider is not None
@@ -197,7 +197,7 @@ def test_weights_calibrated_on_another_decider_are_refused(real_settings, real_p
     import dataclasses
 
     from rag.errors import ModelError
-    from rag.read.scorer import EvidenceScorer, load_evidence
+    from rag.read.evidence import EvidenceScorer, load_evidence
 
     other = dataclasses.replace(load_evidence(), decider_sha256="0" * 64)
     with pytest.raises(ModelError, match="calibrated on another decider"):
@@ -209,7 +209,8 @@ def test_weights_calibrated_on_another_decider_are_refused(real_settings, real_p
 def test_the_reader_shares_the_retrieval_models_token_embeddings_and_scores_the_same(real_settings, real_pipeline):
     """The evidence reader's copy of e5 uses the retrieval model's token embeddings (384 MB less
     in a served chat) and its cosines are those of an unshared copy."""
-    from rag.read.scorer import ADAPTER_DIR, ReaderEmbedder, bundled_base, load_reader_embedder
+    from rag.read.adapter import ADAPTER_DIR, ReaderEmbedder, load_reader_embedder
+    from rag.read.scorer import bundled_base
 
     embedder = real_pipeline.embedder
     shared = load_reader_embedder(bundled_base(real_settings), ADAPTER_DIR)
@@ -224,7 +225,8 @@ def test_the_reader_shares_the_retrieval_models_token_embeddings_and_scores_the_
 def test_a_reader_on_other_token_embeddings_keeps_its_own(real_settings, real_pipeline):
     import torch
 
-    from rag.read.scorer import ADAPTER_DIR, ReaderEmbedder, bundled_base
+    from rag.read.adapter import ADAPTER_DIR, ReaderEmbedder
+    from rag.read.scorer import bundled_base
 
     reader = ReaderEmbedder(bundled_base(real_settings), ADAPTER_DIR)
     other = torch.nn.Embedding(10, 384)

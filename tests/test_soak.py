@@ -1,4 +1,4 @@
-"""The soak run (eval/soak.py), bounded for CI: questions from ten concurrent API clients while
+"""The soak run (eval.soak), bounded for CI: questions from ten concurrent API clients while
 uploads and a `rag ingest` write to the same served index. Its memory figures are reported by
 the script (README "Soak"), not asserted here: they need a quiet machine and a long run."""
 
@@ -20,7 +20,8 @@ def test_questions_uploads_and_a_cli_ingest_at_once_without_an_error(real_settin
     run = subprocess.run(
         [
             sys.executable,
-            str(REPO / "eval" / "soak.py"),
+            "-m",
+            "eval.soak",
             "--json",
             "--questions=150",
             "--clients=10",
@@ -33,6 +34,7 @@ def test_questions_uploads_and_a_cli_ingest_at_once_without_an_error(real_settin
         capture_output=True,
         text=True,
         timeout=900,
+        cwd=REPO,
         env={**os.environ, "RAG_MODEL_CACHE": str(real_settings.model_cache)},
     )
     result = json.loads(run.stdout)

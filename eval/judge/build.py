@@ -4,14 +4,14 @@ Each HaluEval row gives two lines in `rag eval judge` format, its right answer (
 hallucinated answer (label 0). Rows are split 70/30 (seed 0) into halueval_train.jsonl, used to
 fit the embedded judge, and halueval_val.jsonl, held apart to measure it.
 
-    python eval/judge/build.py ../shared/datasets/halueval-qa-dev.jsonl
+    .venv/bin/python -m eval.judge.build ../shared/datasets/halueval-qa-dev.jsonl
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,4 +37,9 @@ def main(source: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[2] / "shared" / "datasets" / "halueval-qa-dev.jsonl")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = HERE.parents[2] / "shared" / "datasets" / "halueval-qa-dev.jsonl"
+    parser.add_argument(
+        "source", type=Path, nargs="?", default=default, help="the HaluEval QA dev file (default: %(default)s)"
+    )
+    main(parser.parse_args().source)

@@ -1,31 +1,26 @@
 """Fit the embedded judge on halueval_train.jsonl and measure it on halueval_val.jsonl.
 
-Writes rag/judge_weights.json (the two logistic models and their provenance) and prints the
-validation figures. Needs the bundled model (`rag models prepare`).
+Writes rag/weights/judge.json (the two logistic models and their provenance), enters it in the
+weights manifest and prints the validation figures. Needs the bundled model
+(`rag models prepare`). From the repository:
 
-    .venv/bin/python eval/judge/train.py
+    .venv/bin/python -m eval.judge.train
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
+from eval.judge.fitting import fit_logistic
+from eval.manifest import record
+from rag.evaluate.judging import judge_file, read_labelled
+from rag.judge.embedded import FEATURES_CROSS_LANGUAGE, FEATURES_SAME_LANGUAGE, WEIGHTS_FILE, EmbeddedJudge
+from rag.models.embedder import make_embedder
+from rag.settings import Settings
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[1]))
-
-from rag.evaluate.judging import judge_file, read_labelled  # noqa: E402
-from rag.judge.embedded import (
-    FEATURES_CROSS_LANGUAGE,
-    FEATURES_SAME_LANGUAGE,
-    WEIGHTS_FILE,
-    EmbeddedJudge,
-    fit_logistic,
-)
-from rag.models.embedder import make_embedder  # noqa: E402
-from rag.settings import Settings  # noqa: E402
-
 PLACEHOLDER = {
     "features": list(FEATURES_SAME_LANGUAGE),
     "mean": [0.0] * 5,
@@ -52,10 +47,14 @@ def main() -> None:
     weights = {
         "same_language": same.to_json(),
         "cross_language": crossing.to_json(),
-        "provenance": "fitted by eval/judge/train.py on eval/judge/halueval_train.jsonl "
+        "provenance": "fitted by python -m eval.judge.train on eval/judge/halueval_train.jsonl "
         f"({len(train.cases)} answers, HaluEval QA dev rows, MIT); embeddings: {embedder.name}",
     }
     WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
+    record(
+        WEIGHTS_FILE,
+        f"eval/judge/halueval_train.jsonl: {len(train.cases)} HaluEval QA answers (MIT); features from {embedder.name}",
+    )
     judge = EmbeddedJudge(embedder)
     for name in ("halueval_train.jsonl", "halueval_val.jsonl"):
         _, summary = judge_file(HERE / name, judge)
@@ -64,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -6,15 +6,15 @@ DISTRACTORS_EN English), so that retrieval and the reader face many articles on 
 topics (other days of the same protests, other races of the same series). Files are copied as
 the shared data set ships them (line 1 `date YYYY-MM-DD`, line 2 the title, then the body).
 
-    python eval/news/build.py [path/to/shared/datasets/wikinews]
+    .venv/bin/python -m eval.news.build [path/to/shared/datasets/wikinews]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import shutil
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,5 +62,9 @@ def main(source: Path) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = HERE.parents[2] / "shared" / "datasets" / "wikinews"
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)
+    parser.add_argument(
+        "source", type=Path, nargs="?", default=default, help="the shared Wikinews folder (default: %(default)s)"
+    )
+    main(parser.parse_args().source)

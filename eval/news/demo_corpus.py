@@ -5,14 +5,14 @@ Markdown file whose front matter gives its title, publication date, Wikinews URL
 then its text as the shared set ships it. The seed article (corpus/000_99cf57f4aa2db4ae.txt)
 stays where it is. `corpus/.ragignore` keeps NOTICE.md out of the index.
 
-    python eval/news/demo_corpus.py [path/to/shared/datasets/wikinews]
+    .venv/bin/python -m eval.news.demo_corpus [path/to/shared/datasets/wikinews]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,4 +72,9 @@ def main(source: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "datasets" / "wikinews")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = REPO.parent / "shared" / "datasets" / "wikinews"
+    parser.add_argument(
+        "source", type=Path, nargs="?", default=default, help="the shared Wikinews folder (default: %(default)s)"
+    )
+    main(parser.parse_args().source)

@@ -3,14 +3,14 @@
 Writes corpus/ (one Markdown file per paragraph, its article title in the front matter) and
 questions_fr.jsonl (every French question with the file of its paragraph).
 
-    python eval/piaf/build.py ../shared/datasets/piaf-v1.0-dev.json
+    .venv/bin/python -m eval.piaf.build ../shared/datasets/piaf-v1.0-dev.json
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -37,4 +37,9 @@ def main(source: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parents[2] / "shared" / "datasets" / "piaf-v1.0-dev.json")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = HERE.parents[2] / "shared" / "datasets" / "piaf-v1.0-dev.json"
+    parser.add_argument(
+        "source", type=Path, nargs="?", default=default, help="the PIAF v1.0 dev file (default: %(default)s)"
+    )
+    main(parser.parse_args().source)

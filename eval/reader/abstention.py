@@ -1,15 +1,15 @@
 """How well question-level scores tell answerable questions from unanswerable ones, on retrieval.
 
-    .venv/bin/python eval/reader/abstention.py eval/suites/news.jsonl eval/suites/demo.jsonl \\
+    .venv/bin/python -m eval.reader.abstention eval/suites/news.jsonl eval/suites/demo.jsonl \\
         [--decider FOLDER] [--reader FOLDER] [--retrain FOLDER --out FOLDER]
 
-For each suite (indexed once in ~/.cache/rag/sweep/, as eval/reader/sweep.py does), every question
+For each suite (indexed once in ~/.cache/rag/sweep/, as eval.reader.sweep does), every question
 is retrieved and read by the evidence reader; then the AUC of answerable against unanswerable
 questions is printed for: the answerability the evidence reader abstains on (the decider's
-cosine, rag/read/scorer.py; `--decider`: another decider's), the reader adapter's closest cosine
+cosine, rag/read/evidence.py; `--decider`: another decider's), the reader adapter's closest cosine
 (`--adapter`: another adapter's; what it abstained on before the decider), the best
 candidate's probability, and with `--reader` a
-trained sentence cross-encoder (eval/reader/train.py) as the best probability it gives the
+trained sentence cross-encoder (eval.reader.train) as the best probability it gives the
 evidence reader's three best sentences. `--retrain FOLDER` first trains such a cross-encoder
 further, from FOLDER's weights, on each training question's answer sentence against only its
 hardest non-answers (the evidence reader's three best, and an unanswerable question's three
@@ -30,39 +30,24 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import data  # noqa: E402  (eval/reader/data.py)
-from sweep import suite_pipeline  # noqa: E402
-from train import fit  # noqa: E402  (eval/reader/train.py)
-from train_evidence import Vectors, group_units  # noqa: E402
-
-from rag.answer.extractive import reader_inputs  # noqa: E402
-from rag.errors import ModelError  # noqa: E402
-from rag.evaluate.suites import load_suite  # noqa: E402
-from rag.models.bundled import bundled_model_dir  # noqa: E402
-from rag.read.features import features  # noqa: E402
-from rag.read.scorer import (
-    ADAPTER_DIR,
-    ADAPTER_WEIGHTS,
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    EvidenceScorer,
-    Reader,
-    ReaderInput,
-    adapter_info,
-    build_cross_encoder,
-    bundled_base,
-    file_sha256,
-    load_evidence,
-    load_reader_embedder,
-    trained_state,
-)
-from rag.settings import Settings  # noqa: E402
+from eval.reader import data
+from eval.reader.adapters import trained_state
+from eval.reader.sweep import suite_pipeline
+from eval.reader.train import fit
+from eval.reader.train_evidence import Vectors, group_units
+from rag.answer.extractive import reader_inputs
+from rag.errors import ModelError
+from rag.evaluate.suites import load_suite
+from rag.models.bundled import bundled_model_dir
+from rag.models.weights import file_sha256
+from rag.read.adapter import ADAPTER_DIR, ADAPTER_WEIGHTS, adapter_info, load_reader_embedder
+from rag.read.cross_encoder import CONFIG_FILE, WEIGHTS_FILE, Reader, build_cross_encoder
+from rag.read.evidence import EvidenceScorer, load_evidence
+from rag.read.features import features
+from rag.read.scorer import ReaderInput, bundled_base
+from rag.settings import Settings
 
 BEST = 3  # sentences the cross-encoder reads per question
 
@@ -92,7 +77,11 @@ def retrain(start: Path, out: Path, rows: list[tuple[str, str, float]], epochs: 
     config = json.loads((start / CONFIG_FILE).read_text(encoding="utf-8"))
     model = build_cross_encoder(bundled_model_dir(Settings().model_cache), config["layers"], config["max_length"])
     model.load_state_dict({k: v.float() for k, v in load_file(str(start / WEIGHTS_FILE)).items()}, strict=False)
-    pairs = {"question": [r[0] for r in rows], "candidate": [r[1] for r in rows], "label": [r[2] for r in rows]}
+    pairs: dict[str, list[Any]] = {
+        "question": [r[0] for r in rows],
+        "candidate": [r[1] for r in rows],
+        "label": [r[2] for r in rows],
+    }
     settings = argparse.Namespace(
         epochs=epochs, batch_size=32, lr=lr, head_lr=5 * lr, pos_weight=1.0, bf16=True, seed=13
     )
@@ -102,7 +91,7 @@ def retrain(start: Path, out: Path, rows: list[tuple[str, str, float]], epochs: 
     save_file(trained_state(model.eval()), str(out / WEIGHTS_FILE))
     config["sha256"] = file_sha256(out / WEIGHTS_FILE)
     config["training"] = {
-        "command": "python eval/reader/abstention.py " + " ".join(sys.argv[1:]),
+        "command": "python -m eval.reader.abstention " + " ".join(sys.argv[1:]),
         "pairs": len(rows),
         "minutes": round((time.monotonic() - started) / 60, 1),
     }
@@ -123,7 +112,7 @@ def main() -> None:
         "--decider",
         type=Path,
         default=None,
-        help="another decider adapter (train_biencoder.py --null-bar) whose cosine is the answerability",
+        help="another decider adapter (eval.reader.train_biencoder --null-bar) whose cosine is the answerability",
     )
     parser.add_argument("--reader", type=Path, default=None, help="a trained cross-encoder folder to score with")
     parser.add_argument("--retrain", type=Path, default=None, help="train this cross-encoder further first")
@@ -187,16 +176,16 @@ def main() -> None:
         print(f"\n{suite.name}: AUC of answerable against unanswerable questions")
         for name, by in scores.items():
             print(f"  {name:<32} {auc(by[True], by[False]):.3f} ({len(by[True])} / {len(by[False])})")
-        answerability = scores.get("answerability (abstains on)", {True: [], False: []})
-        if answerability[False]:
-            bar = bar_abstaining(answerability[False], args.abstain)
-            refused = refused_share(answerability[True], bar)
+        barred = scores.get("answerability (abstains on)", {True: [], False: []})
+        if barred[False]:
+            bar = bar_abstaining(barred[False], args.abstain)
+            refused = refused_share(barred[True], bar)
             print(
                 f"  to abstain on {args.abstain:.0%} of the unanswerable, the answerability bar would be "
                 f"{bar:.3f} and refuse {refused:.3f} of the answerable"
             )
         for bar in args.bar:
-            print(f"  at bar {bar:.3f}: {refused_share(answerability[True], bar):.3f} of the answerable refused")
+            print(f"  at bar {bar:.3f}: {refused_share(barred[True], bar):.3f} of the answerable refused")
 
 
 def bar_abstaining(unanswerable: list[float], share: float) -> float:

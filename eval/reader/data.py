@@ -1,5 +1,7 @@
 """Training and calibration data for the reader, from the shared data sets.
 
+    .venv/bin/python -m eval.reader.data      # prints the groups' sizes
+
 Each question becomes a *group*: the question, candidate sentences (`rag.read.scorer.ReaderInput`:
 the sentence with its document's title and the sentence before it) and which of them hold the
 answer. A group with no positive is an unanswerable question.
@@ -30,22 +32,20 @@ six is held apart for calibration. HaluEval: `halueval-qa-train.jsonl` trains, 6
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.read.scorer import ReaderInput
+from rag.text.sentences import split_sentences
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from rag.read.scorer import ReaderInput  # noqa: E402
-from rag.text.sentences import split_sentences  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "datasets"
 PIAF_SOURCE = SHARED / "piaf-v1.0-dev.json"
@@ -341,6 +341,7 @@ def summary(groups: list[Group]) -> str:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description="Print the sizes of the reader's training and calibration data.").parse_args()
     train, calibration = build()
     print("train:", summary(train))
     print("calibration:", summary(calibration))

@@ -1,6 +1,6 @@
 """How often the short answer the answerer marks inside its quotes holds the key facts.
 
-    .venv/bin/python eval/reader/spans.py news demo piaf
+    .venv/bin/python -m eval.reader.spans news demo piaf
 
 For each suite (eval/suites/<name>.jsonl; its corpus indexed once in ~/.cache/rag/sweep/), every
 answerable question that asks for a short thing (a number, a date, a name, a place: the question
@@ -12,18 +12,15 @@ spelt with more words than the span, "à Bizerte" for "Bizerte", counts as a mis
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
+from eval.reader.sweep import suite_pipeline
+from rag.evaluate.suites import answers_case, fact_share, load_suite
+from rag.read.features import question_type
+from rag.settings import Settings
+
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from sweep import suite_pipeline  # noqa: E402  (eval/reader/sweep.py)
-
-from rag.evaluate.suites import answers_case, fact_share, load_suite  # noqa: E402
-from rag.read.features import question_type  # noqa: E402
-from rag.settings import Settings  # noqa: E402
 
 SHORT = ("number", "when", "who", "where")
 
@@ -57,4 +54,6 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["news"])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suites", nargs="*", default=["news"], help="suite names in eval/suites/ (default: news)")
+    main(parser.parse_args().suites)

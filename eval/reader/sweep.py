@@ -1,6 +1,6 @@
 """How the reader's two thresholds move the suites' answer figures, without re-running `rag eval`.
 
-    .venv/bin/python eval/reader/sweep.py eval/suites/news.jsonl eval/suites/demo.jsonl
+    .venv/bin/python -m eval.reader.sweep eval/suites/news.jsonl eval/suites/demo.jsonl
 
 Each suite's corpus is indexed once (kept in ~/.cache/rag/sweep/, updated incrementally), every
 question is retrieved and its candidate sentences scored by the reader once; then each pair of
@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from rag.answer.extractive import Candidate, ExtractiveAnswerer, reader_inputs  # noqa: E402
-from rag.evaluate.suites import Case, Suite, answers_case, load_suite  # noqa: E402
-from rag.pipeline import Pipeline, build_pipeline  # noqa: E402
-from rag.read.scorer import SCORERS, SentenceScorer, make_scorer  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.answer.extractive import Candidate, ExtractiveAnswerer, reader_inputs
+from rag.evaluate.suites import Case, Suite, answers_case, load_suite
+from rag.pipeline import Pipeline, build_pipeline
+from rag.read.registry import SCORERS, make_scorer
+from rag.read.scorer import SentenceScorer
+from rag.settings import Settings
 
 
 @dataclass

