@@ -69,8 +69,8 @@ class Settings:
     judge: str = "embedded"
     # Who picks the answer's sentences: "evidence" (the default: a logistic regression over a
     # fine-tuned e5's cosine, word and name overlap and answer type; its weights ship in
-    # rag/evidence.json and rag/reader_adapter/), "cosine" (the retrieval model's similarity,
-    # for any embedding model) or "cross-encoder" (a reader trained by eval/reader/train.py into
+    # rag/weights/), "cosine" (the retrieval model's similarity, for any embedding model) or
+    # "cross-encoder" (a reader trained from a checkout by `python -m eval.reader.train` into
     # `reader_dir`; its thresholds are calibrated with it, in reader.json). README "The reader"
     # has the measurements.
     reader: str = "evidence"

@@ -66,3 +66,22 @@ def test_record_enters_a_trained_file_and_ignores_a_trial_run(tmp_path: Path, we
     (tmp_path / "trial.json").write_text("{}")
     record(tmp_path / "trial.json", "trial", folder=weights)
     assert (weights / "manifest.json").read_text() == before
+
+
+def test_each_loader_checks_its_shipped_weights(monkeypatch, weights: Path):
+    """The evidence reader, its adapters and the judge load shipped files only through the manifest."""
+    from rag.judge.embedded import EmbeddedJudge
+    from rag.models import weights as module
+    from rag.read.evidence import EvidenceModel
+
+    monkeypatch.setattr(module, "WEIGHTS_DIR", weights.resolve())
+    module._check.cache_clear()
+    (weights / "judge.json").write_text((weights / "judge.json").read_text() + " ")
+    with pytest.raises(ModelError, match="judge.json do not match their hash"):
+        EmbeddedJudge(embedder=None, weights=weights / "judge.json")  # type: ignore[arg-type]
+    assert EvidenceModel.read(weights / "evidence.json").answer_cosine > 0
+    module._check.cache_clear()  # checked once per process: a new process would see the change
+    (weights / "evidence.json").write_text((weights / "evidence.json").read_text() + "\n")
+    with pytest.raises(ModelError, match="evidence.json do not match their hash in manifest.json"):
+        EvidenceModel.read(weights / "evidence.json")
+    module._check.cache_clear()

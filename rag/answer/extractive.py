@@ -99,7 +99,7 @@ def reader_inputs(
 class ExtractiveAnswerer:
     """Quotes the passage sentences that answer the question; abstains when none does.
 
-    A reader (rag/read/scorer.py: the e5 cosine by default, or a trained cross-encoder) scores each
+    A reader (rag/read/: the evidence reader by default, the e5 cosine or a cross-encoder) scores each
     sentence of the retrieved passages, and each pair of adjacent sentences: a pair wins when
     it scores better than its sentences alone, which keeps a sentence together with the one
     that gives it its subject ("The Commission... The regulator will examine..."). The best

@@ -45,7 +45,7 @@ for command in (ingest, search, ask, docs, reindex, serve, evaluate, models):
 def entry() -> None:
     """The `rag` command. Once the command is done the process ends: Python's last garbage
     collection would walk every object that torch, transformers and Chroma made (1.5-2 s after
-    a command that loaded the model, `eval/benchmark.py`), all freed when the process exits. Files,
+    a command that loaded the model, `python -m eval.benchmark`), all freed when the process exits. Files,
     the index and the reading worker are closed before (their own code and atexit hooks)."""
     try:
         main()

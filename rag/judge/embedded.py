@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from rag.models.embedder import Embedder
 from rag.models.logistic import LogisticModel
-from rag.models.weights import weight_path
+from rag.models.weights import verified, weight_path
 from rag.text.language import detect_language
 from rag.text.sentences import split_sentences
 from rag.text.words import fold, folded_stopwords, judge_names, judge_words
@@ -107,7 +107,7 @@ class EmbeddedJudge:
 
     def __init__(self, embedder: Embedder, weights: Path | dict[str, Any] | None = None) -> None:
         self.embedder = embedder
-        data = weights if isinstance(weights, dict) else json.loads((weights or WEIGHTS_FILE).read_text())
+        data = weights if isinstance(weights, dict) else json.loads(verified(weights or WEIGHTS_FILE).read_text())
         self.same_language = LogisticModel.from_json(data["same_language"])
         self.cross_language = LogisticModel.from_json(data["cross_language"])
         self._stopwords = folded_stopwords()

@@ -100,7 +100,7 @@ class SentenceTransformersEmbedder:
 
     def token_embeddings(self) -> Any:
         """The model's token embedding layer (a torch module), for a reader built on the same
-        base model to share (rag/read/scorer.py); None when it cannot be found."""
+        base model to share (rag/read/adapter.py); None when it cannot be found."""
         try:
             model: Any = self._model._model[0].auto_model
             return model.embeddings.word_embeddings

@@ -59,15 +59,16 @@ def read_manifest(folder: Path = WEIGHTS_DIR) -> dict[str, WeightFile]:
         raise ModelError(f"The weights manifest {path} cannot be read ({exc}): {REINSTALL}") from exc
 
 
-def verified(path: Path, folder: Path = WEIGHTS_DIR) -> Path:
+def verified(path: Path, folder: Path | None = None) -> Path:
     """`path` itself once its files match the manifest's hashes, when it is a shipped file or
-    folder (under `folder`, rag/weights/); a file or folder elsewhere (a retrained adapter, a test's) is
-    returned unchecked, its own loader checks what it can."""
+    folder (under `folder`, by default rag/weights/); a file or folder elsewhere (a retrained
+    adapter, a test's copy) is returned unchecked: its own loader checks what it can."""
+    folder = (folder or WEIGHTS_DIR).resolve()
     try:
-        relative = path.resolve().relative_to(folder.resolve())
+        relative = path.resolve().relative_to(folder)
     except ValueError:
         return path
-    _check(relative.as_posix(), folder.resolve())
+    _check(relative.as_posix(), folder)
     return path
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import ModelError
 from rag.models.bundled import model_environment
 from rag.models.embedder import cpu_has_bf16
-from rag.models.weights import REINSTALL, file_sha256, weight_path
+from rag.models.weights import REINSTALL, file_sha256, verified, weight_path
 
 if TYPE_CHECKING:
     from rag.models.embedder import Embedder
@@ -49,7 +49,7 @@ class ReaderEmbedder:
     Used only to score candidate sentences; retrieval keeps the base model's vectors."""
 
     def __init__(self, base_dir: Path, folder: Path = ADAPTER_DIR) -> None:
-        weights = folder / ADAPTER_WEIGHTS
+        weights = verified(folder) / ADAPTER_WEIGHTS
         scale, sha256 = adapter_info(folder)
         if not weights.exists() or file_sha256(weights) != sha256:
             raise ModelError(

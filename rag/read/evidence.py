@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ModelError
-from rag.models.weights import REINSTALL, weight_path
+from rag.models.weights import REINSTALL, verified, weight_path
 from rag.read.adapter import (
     ADAPTER_DIR,
     ADAPTER_INFO,
@@ -76,7 +76,7 @@ class EvidenceModel:
     @classmethod
     def read(cls, path: Path) -> EvidenceModel:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(verified(path).read_text(encoding="utf-8"))
             model = data["model"]
             digest = hashlib.sha256(json.dumps(model, sort_keys=True).encode()).hexdigest()
             loaded = cls.from_json(model)

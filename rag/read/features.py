@@ -1,7 +1,7 @@
 """Evidence that a sentence answers a question, beyond the topic the e5 cosine measures.
 
-The "evidence" reader (rag/read/scorer.py) is a logistic regression over these features, trained by
-eval/reader/train_evidence.py. For a question and its candidate sentences:
+The "evidence" reader (rag/read/evidence.py) is a logistic regression over these features, trained by
+`python -m eval.reader.train_evidence`. For a question and its candidate sentences:
 
 - the e5 cosine of question and sentence, and how far it is below the best candidate's;
 - the question's words in the sentence, weighted by how rare they are *among the candidates*
