@@ -295,7 +295,7 @@ def test_model_process_ends_when_its_parent_is_killed(gguf, tmp_path):
     """A `rag` process killed with SIGKILL (no atexit) leaves no llama.cpp server behind."""
     _require("llama_cpp.server.app")
     script = (
-        "import sys; from pathlib import Path; from rag.llm_server import server_for; "
+        "import sys; from pathlib import Path; from rag.models.llm_server import server_for; "
         "s = server_for(Path(sys.argv[1]), 2048); s.ensure(); print(s.process.pid, flush=True); "
         "import time; time.sleep(600)"
     )
