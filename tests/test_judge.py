@@ -148,3 +148,51 @@ def test_a_bare_yes_or_no_is_judged_as_the_statement_of_the_question():
     elsewhere = judge.judge(question, ["The weather in Tokyo is mild in spring, says the agency."], "yes")
     assert verdict.score > elsewhere.score
     assert judge.judge(question, passages, "Oui").claims[0][0] == question
+
+
+def test_unsupported_claims_are_given_as_spans_of_the_answer_as_written(judge):
+    good = "Microsoft a investi 13 milliards de dollars dans OpenAI."
+    bad = "Google a investi 40 milliards dans Anthropic."
+    answer = f"  {good} [1] {bad} [2]"
+    verdict = judge.judge("Combien Microsoft a-t-il investi ?", [PASSAGE], answer)
+    assert not verdict.supported
+    assert [answer[start:end] for start, end in verdict.spans] == [bad]
+    assert judge.judge("Combien ?", [PASSAGE], f"{good} [1]").spans == ()  # supported: no span
+    assert judge.judge("Combien ?", [PASSAGE], " [1] ").spans == ()  # empty: nothing to point at
+
+
+@pytest.mark.parametrize("answer", ["a [1] b", " [2]x. [3] ", "plain", "", "[1]", "  end. [12]\n", "a\u00a0[1]\u00a0b"])
+def test_claim_offsets_map_the_stripped_answer_back(answer):
+    from rag.judge.embedded import _offsets_in_original, strip_citations
+
+    where = _offsets_in_original(answer)
+    assert "".join(answer[i] for i in where) == strip_citations(answer)
+
+
+def test_eval_judge_prints_detection_figures_per_language_and_characters(monkeypatch, settings, tmp_path):
+    from rag.pipeline import build_pipeline
+
+    monkeypatch.setattr(
+        common, "pipeline_from_env", lambda index, **o: build_pipeline(settings, embedder=ConstantEmbedder())
+    )
+    question = "Combien Microsoft a-t-il investi dans OpenAI ?"
+    bad = "Google a investi 40 milliards dans Anthropic."
+    lines = [
+        {"answer": "Microsoft a investi 13 milliards de dollars.", "label": 1, "spans": [], "language": "fr"},
+        {"answer": bad, "label": 0, "spans": [[0, len(bad)]], "language": "fr"},
+        {"answer": "Microsoft invested 13 billion dollars in OpenAI.", "label": 1, "spans": [], "language": "en"},
+    ]
+    path = tmp_path / "cases.jsonl"
+    path.write_text("\n".join(json.dumps({"question": question, "contexts": [PASSAGE], **line}) for line in lines))
+    result = CliRunner().invoke(cli.main, ["eval", "judge", str(path)])
+    assert result.exit_code == 0, result.output
+    for line in ("balanced accuracy", "AUROC", "pairs ranked right", "threshold"):  # today's lines stay
+        assert line in result.stdout
+    assert "unsupported P/R/F1 " in result.stdout and "(1 unsupported answers)" in result.stdout
+    assert "accept rate" in result.stdout and "of 2 supported answers" in result.stdout
+    assert "characters P/R/F1  " in result.stdout and "(3 answers with spans)" in result.stdout
+    assert "by language" in result.stdout
+    assert any(row.split()[:2] == ["fr", "2"] for row in result.stdout.splitlines())
+    summary = json.loads(CliRunner().invoke(cli.main, ["eval", "judge", str(path), "--json"]).stdout)
+    assert summary["unsupported_recall"] == 1.0 and summary["unsupported_char_recall"] == 1.0
+    assert list(summary["by_language"]) == ["fr", "en"] and summary["by_language"]["en"]["cases"] == 1

@@ -172,7 +172,12 @@ def eval_judge(
     Each line: {"question", "contexts": [...], "answer", "label"}, label 1 when the answer is
     supported by the contexts, 0 when not. Prints accuracy, balanced accuracy, AUROC, the share
     of (supported, unsupported) pairs about the same question ranked right, and the decision
-    threshold. Malformed lines are named with their line number and skipped.
+    threshold; then, as hallucination detection is scored (an unsupported answer is the positive
+    class), the precision, recall and F1 of "unsupported" and the share of supported answers
+    accepted; the same per language (a line's "language", else the answer's, detected). When
+    lines give "spans" ([start, end] character offsets of the unsupported parts of the answer)
+    and the judge marks spans, also the precision, recall and F1 of unsupported characters.
+    Malformed lines are named with their line number and skipped.
 
     \b
     Examples:
@@ -220,3 +225,32 @@ def _print_judge_summary(summary: dict[str, Any]) -> None:
         f"pairs ranked right {summary['pairs_ranked_right']:.3f} of {summary['pairs']}\n"
         f"threshold          {summary['threshold']:.3f}" + cross_language
     )
+    click.echo(
+        f"unsupported P/R/F1 {_prf(summary, 'unsupported')} ({summary['unsupported_cases']} unsupported answers)\n"
+        f"accept rate        {summary['accept_rate']:.3f} of {summary['supported_cases']} supported answers"
+    )
+    if "span_cases" in summary:
+        spans = f"{summary['span_cases']} answers with spans"
+        click.echo(f"characters P/R/F1  {_prf(summary, 'unsupported_char')} ({spans})")
+    _print_languages(summary["by_language"], summary["cases"])
+
+
+def _prf(figures: dict[str, Any], prefix: str) -> str:
+    return " / ".join(f"{figures[f'{prefix}_{name}']:.3f}" for name in ("precision", "recall", "f1"))
+
+
+def _print_languages(languages: dict[str, dict[str, Any]], cases: int) -> None:
+    """One line per language that holds at least 5% of the lines (all of them are in --json)."""
+    if len(languages) == 1:
+        click.echo(f"language           {next(iter(languages))} (every answer)")
+        return
+    shown = {name: figures for name, figures in languages.items() if figures["cases"] >= 0.05 * cases}
+    click.echo("by language        unsupported P/R/F1, accept rate, AUROC, balanced accuracy")
+    for name, figures in shown.items():
+        click.echo(
+            f"  {name:<6} {figures['cases']:>5} answers  {_prf(figures, 'unsupported')}, {figures['accept_rate']:.3f}, "
+            f"{figures['auroc']:.3f}, {figures['balanced_accuracy']:.3f}"
+        )
+    rest = [figures["cases"] for name, figures in languages.items() if name not in shown]
+    if rest:
+        click.echo(f"  and {sum(rest)} answers in {len(rest)} other languages (see --json)")

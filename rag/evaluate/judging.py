@@ -1,4 +1,7 @@
-"""`rag eval judge`: read a labelled JSONL file, judge every line, score the judge."""
+"""`rag eval judge`: read a labelled JSONL file, judge every line, score the judge: as a
+classifier (accuracy, balanced accuracy, AUROC, pairs), as hallucination detection is scored
+(precision, recall and F1 of "unsupported", label 0 the positive class; the accept rate of
+supported answers; characters of unsupported spans when lines give them), and per language."""
 
 from __future__ import annotations
 
@@ -9,8 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import RagError
-from rag.evaluate.metrics import accuracy, auroc, balanced_accuracy, pair_ranking
+from rag.evaluate.metrics import (
+    accept_rate,
+    accuracy,
+    auroc,
+    balanced_accuracy,
+    pair_ranking,
+    span_overlap,
+    unsupported_detection,
+)
 from rag.judge.embedded import Judge, JudgeCase, Verdict
+from rag.text.language import detect_language
+
+Spans = tuple[tuple[int, int], ...]
+SHORT_ANSWER_WORDS = 8  # shorter answers are told apart by language with their question
 
 
 @dataclass
@@ -18,6 +33,8 @@ class LabelledCases:
     cases: list[JudgeCase] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    spans: list[Spans | None] = field(default_factory=list)  # None: the line gives no spans
 
 
 def read_labelled(path: Path) -> LabelledCases:
@@ -37,18 +54,42 @@ def read_labelled(path: Path) -> LabelledCases:
         if not isinstance(row, dict):
             out.skipped.append(f"{where}: expected an object")
             continue
-        missing = [k for k in ("question", "contexts", "answer", "label") if k not in row]
-        contexts = row.get("contexts")
-        if missing:
-            out.skipped.append(f"{where}: missing {', '.join(missing)}")
-        elif not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
-            out.skipped.append(f"{where}: contexts must be a list of strings")
-        elif row["label"] not in (0, 1, True, False):
-            out.skipped.append(f"{where}: label must be 0 or 1")
-        else:
-            out.cases.append(JudgeCase(str(row["question"]), tuple(contexts), str(row["answer"])))
-            out.labels.append(int(row["label"]))
+        problem = _problem(row)
+        if problem:
+            out.skipped.append(f"{where}: {problem}")
+            continue
+        case = JudgeCase(str(row["question"]), tuple(row["contexts"]), str(row["answer"]))
+        out.cases.append(case)
+        out.labels.append(int(row["label"]))
+        out.languages.append(_language(row.get("language"), case))
+        out.spans.append(tuple((int(a), int(b)) for a, b in row["spans"]) if "spans" in row else None)
     return out
+
+
+def _problem(row: dict[str, Any]) -> str:
+    """What makes a line unreadable, or ""."""
+    missing = [k for k in ("question", "contexts", "answer", "label") if k not in row]
+    contexts = row.get("contexts")
+    spans = row.get("spans", [])
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if not isinstance(contexts, list) or not all(isinstance(c, str) for c in contexts):
+        return "contexts must be a list of strings"
+    if row["label"] not in (0, 1, True, False):
+        return "label must be 0 or 1"
+    if not isinstance(spans, list) or not all(
+        isinstance(s, list) and len(s) == 2 and all(isinstance(i, int) for i in s) for s in spans
+    ):
+        return "spans must be a list of [start, end] character offsets"
+    return ""
+
+
+def _language(given: Any, case: JudgeCase) -> str:
+    """The line's "language", else the answer's (with its question when the answer is short)."""
+    if isinstance(given, str) and given.strip():
+        return given.strip()
+    text = case.answer if len(case.answer.split()) >= SHORT_ANSWER_WORDS else f"{case.question} {case.answer}"
+    return detect_language(text) if text.strip() else "unknown"
 
 
 def judge_file(
@@ -58,6 +99,7 @@ def judge_file(
     data = read_labelled(path)
     if limit is not None:
         data.cases, data.labels = data.cases[:limit], data.labels[:limit]
+        data.languages, data.spans = data.languages[:limit], data.spans[:limit]
     batch = 64 if judge.name == "embedded" else 1  # an LLM judge answers one case at a time
     verdicts: list[Verdict] = []
     for start in range(0, len(data.cases), batch):
@@ -72,16 +114,61 @@ def judge_file(
         "file": str(path),
         "cases": len(data.cases),
         "skipped": data.skipped,
-        "accuracy": accuracy(predicted, data.labels),
-        "balanced_accuracy": balanced_accuracy(predicted, data.labels),
-        "auroc": auroc(scores, data.labels),
+        **figures(predicted, scores, data.labels),
         "pairs_ranked_right": pairs,
         "pairs": n_pairs,
         "judge": judge.name,
         **judge.thresholds(),
+        **span_figures(verdicts, data.spans),
+        "by_language": by_language(predicted, scores, data.labels, data.languages),
     }
     if judge.name == "llm":  # how often the model's reply could not be read (the embedded judge decided)
         from rag.judge.llm import UNREADABLE
 
         summary["unreadable"] = sum(UNREADABLE in v.reasons for v in verdicts)
     return verdicts, summary
+
+
+def figures(predicted: list[bool], scores: list[float], labels: list[int]) -> dict[str, Any]:
+    """The judge's figures on some lines, as a classifier and as a hallucination detector."""
+    precision, recall, f1 = unsupported_detection(predicted, labels)
+    return {
+        "accuracy": accuracy(predicted, labels),
+        "balanced_accuracy": balanced_accuracy(predicted, labels),
+        "auroc": auroc(scores, labels),
+        "unsupported_precision": precision,
+        "unsupported_recall": recall,
+        "unsupported_f1": f1,
+        "accept_rate": accept_rate(predicted, labels),
+        "supported_cases": sum(1 for y in labels if y),
+        "unsupported_cases": sum(1 for y in labels if not y),
+    }
+
+
+def by_language(
+    predicted: list[bool], scores: list[float], labels: list[int], languages: list[str]
+) -> dict[str, dict[str, Any]]:
+    """The same figures for each language's lines, the most frequent language first."""
+    rows: dict[str, list[int]] = {}
+    for i, language in enumerate(languages):
+        rows.setdefault(language, []).append(i)
+    out = {}
+    for language, mine in sorted(rows.items(), key=lambda item: (-len(item[1]), item[0])):
+        pick = [predicted[i] for i in mine], [scores[i] for i in mine], [labels[i] for i in mine]
+        out[language] = {"cases": len(mine), **figures(*pick)}
+    return out
+
+
+def span_figures(verdicts: list[Verdict], gold: list[Spans | None]) -> dict[str, Any]:
+    """Character-level precision, recall and F1 of unsupported spans, over the lines that give
+    spans, when the judge marks spans at all (else nothing)."""
+    lines = [(verdict.spans, spans) for verdict, spans in zip(verdicts, gold, strict=True) if spans is not None]
+    if not lines or not any(verdict.spans for verdict in verdicts):
+        return {}
+    precision, recall, f1 = span_overlap([mine for mine, _ in lines], [theirs for _, theirs in lines])
+    return {
+        "span_cases": len(lines),
+        "unsupported_char_precision": precision,
+        "unsupported_char_recall": recall,
+        "unsupported_char_f1": f1,
+    }

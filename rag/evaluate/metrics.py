@@ -1,8 +1,10 @@
-"""Scores for a judge or a classifier (accuracy, balanced accuracy, AUROC, pair ranking), and
-the nearest-rank percentile used for latencies."""
+"""Scores for a judge or a classifier (accuracy, balanced accuracy, AUROC, pair ranking; the
+detection of unsupported answers and of unsupported characters, as hallucination detection is
+scored), and the nearest-rank percentile used for latencies."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 
@@ -58,3 +60,46 @@ def percentile(values: Sequence[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def precision_recall_f1(true_positives: int, predicted: int, actual: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 from counts: precision is 0 when nothing was predicted, recall NaN
+    when there was nothing to find (F1 then NaN too)."""
+    precision = true_positives / predicted if predicted else 0.0
+    recall = true_positives / actual if actual else float("nan")
+    if math.isnan(recall):
+        return precision, recall, recall
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def unsupported_detection(predicted: Sequence[bool], labels: Sequence[int]) -> tuple[float, float, float]:
+    """Precision, recall and F1 of detecting unsupported answers, as hallucination detection is
+    scored: label 0 is the positive class, and a line is flagged when judged not supported."""
+    pairs = list(zip(predicted, labels, strict=True))
+    caught = sum(1 for p, y in pairs if not p and not y)
+    return precision_recall_f1(caught, sum(1 for p, _ in pairs if not p), sum(1 for _, y in pairs if not y))
+
+
+def accept_rate(predicted: Sequence[bool], labels: Sequence[int]) -> float:
+    """Share of the supported lines (label 1) judged supported (NaN when there are none)."""
+    kept = [p for p, y in zip(predicted, labels, strict=True) if y]
+    return sum(kept) / len(kept) if kept else float("nan")
+
+
+def _characters(spans: Sequence[tuple[int, int]]) -> set[int]:
+    return {i for start, end in spans for i in range(start, end)}
+
+
+def span_overlap(
+    predicted: Sequence[Sequence[tuple[int, int]]], gold: Sequence[Sequence[tuple[int, int]]]
+) -> tuple[float, float, float]:
+    """Character-level precision, recall and F1 of unsupported spans, summed over all answers:
+    the characters marked by both over those marked by the judge, and over those marked by people."""
+    both = marked = actual = 0
+    for mine, theirs in zip(predicted, gold, strict=True):
+        mine_chars, their_chars = _characters(mine), _characters(theirs)
+        both += len(mine_chars & their_chars)
+        marked += len(mine_chars)
+        actual += len(their_chars)
+    return precision_recall_f1(both, marked, actual)

@@ -31,7 +31,7 @@ from rag.models.embedder import Embedder
 from rag.models.logistic import LogisticModel
 from rag.models.weights import verified, weight_path
 from rag.text.language import detect_language
-from rag.text.sentences import split_sentences
+from rag.text.sentences import Sentence, split_sentences
 from rag.text.words import fold, folded_stopwords, judge_names, judge_words
 
 WEIGHTS_FILE = weight_path("judge.json")
@@ -45,12 +45,14 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 @dataclass(frozen=True)
 class Verdict:
-    """How well an answer is supported: `score` in [0, 1], and the judge's reasons."""
+    """How well an answer is supported: `score` in [0, 1], and the judge's reasons; `spans` are
+    the [start, end) character offsets, in the answer as given, of the parts found unsupported."""
 
     score: float
     supported: bool
     reasons: tuple[str, ...] = ()
     claims: tuple[tuple[str, float], ...] = ()
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,7 @@ class _Claim:
     case: int
     text: str
     cross_language: bool
+    span: tuple[int, int] = (0, 0)  # where the claim is in the answer as given
     values: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
 
@@ -86,6 +89,21 @@ class _Claim:
 def strip_citations(answer: str | None) -> str:
     """The answer without its [n] marks: what the judges check."""
     return _CITATION.sub("", answer or "").strip()
+
+
+def _offsets_in_original(answer: str) -> list[int]:
+    """For each character of strip_citations(answer), its offset in `answer`."""
+    kept: list[int] = []
+    last = 0
+    for match in _CITATION.finditer(answer):
+        kept.extend(range(last, match.start()))
+        last = match.end()
+    kept.extend(range(last, len(answer)))
+    while kept and answer[kept[0]].isspace():
+        kept.pop(0)
+    while kept and answer[kept[-1]].isspace():
+        kept.pop()
+    return kept
 
 
 class Judge(Protocol):
@@ -136,7 +154,9 @@ class EmbeddedJudge:
             weakest, score = min(scored, key=lambda pair: pair[1])
             supported = score >= self._model(weakest).threshold
             reasons = tuple(weakest.reasons) if not supported else ()
-            verdicts.append(Verdict(score, supported, reasons, tuple((c.text, round(s, 4)) for c, s in scored)))
+            spans = () if supported else tuple(c.span for c, s in scored if s < self._model(c).threshold)
+            claims = tuple((c.text, round(s, 4)) for c, s in scored)
+            verdicts.append(Verdict(score, supported, reasons, claims, spans))
         return verdicts
 
     def _model(self, claim: _Claim) -> LogisticModel:
@@ -163,13 +183,15 @@ class EmbeddedJudge:
             passages = [_GLUED_SENTENCES.sub(". ", p) for p in case.contexts if p and p.strip()]
             sentences.append([s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages)
             answer = strip_citations(case.answer)
-            parts = [s.text for s in split_sentences(answer, min_chars=1)] or ([answer] if answer else [])
+            where = _offsets_in_original(case.answer or "")
+            parts = split_sentences(answer, min_chars=1) or ([Sentence(answer, 0, len(answer))] if answer else [])
             context_language = detect_language(" ".join(passages)) if passages else ""
-            for part in parts:
+            for sentence in parts:
+                part = sentence.text
                 if _BARE_POLAR.match(part) and case.question.strip():
                     part = case.question.strip()  # a bare "yes" or "no" asserts what the question asks
                 cross = len(part.split()) >= 4 and detect_language(part) != context_language
-                claims.append(_Claim(i, part, cross))
+                claims.append(_Claim(i, part, cross, (where[sentence.start], where[sentence.end - 1] + 1)))
         texts: dict[str, int] = {}
         for claim in claims:
             case = cases[claim.case]
