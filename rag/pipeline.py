@@ -23,7 +23,6 @@ from rag.ingest.run import Progress, ingest
 from rag.judge.embedded import EmbeddedJudge, Judge
 from rag.models.bundled import prepare_bundled_model
 from rag.models.embedder import Embedder, make_embedder
-from rag.models.llm import backend_names
 from rag.read.registry import make_scorer
 from rag.read.scorer import Passage, SentenceScorer
 from rag.search.hybrid import HybridRetriever
@@ -33,7 +32,7 @@ from rag.types import Answer, AnswerSentence, Chunk, Document, DocumentInfo, Hit
 
 # What the CLI and the web app use (see the module's docstring).
 __all__ = [
-    "MAX_QUESTION_CHARS", "SUPPORTED_SUFFIXES", "CheckReport", "Pipeline", "backend_names", "build_pipeline",
+    "MAX_QUESTION_CHARS", "SUPPORTED_SUFFIXES", "CheckReport", "Pipeline", "build_pipeline",
     "final_answer", "is_url", "make_answerer", "make_judge", "prepare_bundled_model",
 ]  # fmt: skip
 

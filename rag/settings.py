@@ -14,6 +14,10 @@ from rag.errors import SettingsError
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 QUERY_PROMPT = "query: "
 PASSAGE_PROMPT = "passage: "
+# The answerers RAG_LLM names: the extractive one, then the LLM backends (rag/models/llm.py
+# registers one for each; a test keeps the two in step). Here so that the CLI lists them without
+# importing the pipeline.
+LLM_BACKENDS = ("extractive", "llamacpp", "openai-like", "ollama", "mistral")
 
 
 def _default_cache() -> Path:

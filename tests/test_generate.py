@@ -186,6 +186,14 @@ def test_unknown_backend_is_a_settings_error(indexed):
         indexed.ask(QUESTION, backend="gpt5")
 
 
+def test_the_cli_lists_the_backends_the_registry_has():
+    """The CLI's --llm choices (rag.settings, so that --help needs no pipeline) are the registry's."""
+    from rag.models.llm import backend_names
+    from rag.settings import LLM_BACKENDS
+
+    assert list(LLM_BACKENDS) == backend_names()
+
+
 def test_extractive_answers_list_their_sentences(indexed):
     answer = indexed.ask(QUESTION)
     data = answer.to_json()

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from rag.errors import RagError
-from rag.pipeline import backend_names
-from rag.settings import Settings
+from rag.settings import LLM_BACKENDS, Settings
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
@@ -49,7 +48,7 @@ def llm_options(func: F) -> F:
     options = [
         click.option(
             "--llm",
-            type=click.Choice(backend_names()),
+            type=click.Choice(LLM_BACKENDS),
             default=None,
             help="Who writes the answer (env RAG_LLM; default extractive: quotes the passages).",
         ),
