@@ -19,3 +19,7 @@ class DocumentError(RagError):
 
 class SettingsError(RagError):
     """A setting has a value we cannot use."""
+
+
+class LLMError(RagError):
+    """An LLM backend cannot be used; the text says which and what to check."""

@@ -17,7 +17,7 @@ PASSAGE_PROMPT = "passage: "
 # The answerers RAG_LLM names: the extractive one, then the LLM backends (rag/models/llm.py
 # registers one for each; a test keeps the two in step). Here so that the CLI lists them without
 # importing the pipeline.
-LLM_BACKENDS = ("extractive", "llamacpp", "openai-like", "ollama", "mistral")
+LLM_BACKENDS = ("extractive", "llamacpp", "openai-like", "ollama", "mistral", "replay")
 
 
 def _default_cache() -> Path:
@@ -57,10 +57,11 @@ class Settings:
     # dated then (rag/text/dates.py); off: only --since/--until narrow.
     dates_from_question: bool = True
     # Answering: "extractive" quotes passages (the default, needs no model); an LLM backend
-    # ("llamacpp", "openai-like", "ollama", "mistral") writes the answer, and every sentence
-    # it writes is checked against the passage it cites (rag/answer/generative.py).
+    # ("llamacpp", "openai-like", "ollama", "mistral"; "replay" replays recorded answers, for
+    # tests) writes the answer, and every sentence it writes is checked against the passage it
+    # cites (rag/answer/generative.py).
     llm: str = "extractive"
-    llm_model: str = ""  # a GGUF file for llamacpp, a model name for the servers
+    llm_model: str = ""  # a GGUF file for llamacpp, a model name for the servers, a JSONL file for replay
     llm_base_url: str = ""  # the server, e.g. http://localhost:8000/v1 (openai-like)
     llm_api_key: str = field(default="", repr=False)
     llm_timeout: float = 60.0  # seconds to wait for the server, for each request

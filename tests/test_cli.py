@@ -128,7 +128,8 @@ def test_ask_with_an_llm_prints_checked_sentences_and_marks_unsupported_ones(run
 
 def test_ask_help_teaches_the_llm_options(runner):
     result = runner.invoke(cli.main, ["ask", "--help"])
-    for text in ("--llm [extractive|llamacpp|openai-like|ollama|mistral]", "--llm-base-url", "RAG_UNSUPPORTED=drop"):
+    backends = "--llm [extractive|llamacpp|openai-like|ollama|mistral|replay]"
+    for text in (backends, "--llm-base-url", "RAG_UNSUPPORTED=drop"):
         assert text in result.output
 
 

