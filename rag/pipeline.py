@@ -14,13 +14,13 @@ from typing import TypeVar
 
 from rag.answer.extractive import Answerer, ExtractiveAnswerer, final_answer
 from rag.answer.generative import GenerativeAnswerer
-from rag.errors import RagError, SettingsError
+from rag.errors import RagError
 from rag.index.index import Index
 from rag.index.store import ChunkStore, Damage
 from rag.ingest.fetch import is_url
 from rag.ingest.formats import SUPPORTED_SUFFIXES
 from rag.ingest.run import Progress, ingest
-from rag.judge.embedded import EmbeddedJudge, Judge
+from rag.judge.registry import make_judge
 from rag.models.bundled import prepare_bundled_model
 from rag.models.embedder import Embedder, make_embedder
 from rag.read.registry import make_scorer
@@ -232,21 +232,6 @@ def make_answerer(settings: Settings, embedder: Embedder, scorer: SentenceScorer
     if settings.llm == "extractive":
         return ExtractiveAnswerer(settings, embedder, scorer)
     return GenerativeAnswerer(settings, embedder)
-
-
-def make_judge(settings: Settings, embedder: Embedder) -> Judge:
-    """The embedded judge (default), or the LLM judge over the configured LLM backend."""
-    embedded = EmbeddedJudge(embedder)
-    if settings.judge == "embedded":
-        return embedded
-    if settings.judge != "llm":
-        raise SettingsError(f"Unknown judge {settings.judge!r} (RAG_JUDGE); valid: embedded, llm")
-    if settings.llm == "extractive":
-        raise SettingsError("The LLM judge needs an LLM backend: set RAG_LLM (or --llm), see `rag ask --help`")
-    from rag.judge.llm import LLMJudge
-    from rag.models.llm import make_llm
-
-    return LLMJudge(make_llm(settings), settings, embedded)
 
 
 def build_pipeline(settings: Settings | None = None, embedder: Embedder | None = None) -> Pipeline:

@@ -17,6 +17,7 @@ PASSAGE_PROMPT = "passage: "
 # The answerers RAG_LLM names: the extractive one, then the LLM backends (rag/models/llm.py
 # registers one for each; a test keeps the two in step). Here so that the CLI lists them without
 # importing the pipeline.
+JUDGES = ("embedded", "cross-encoder", "llm")  # rag/judge/registry.py
 LLM_BACKENDS = ("extractive", "llamacpp", "openai-like", "ollama", "mistral", "replay")
 
 
@@ -70,8 +71,11 @@ class Settings:
     llm_context_window: int = 4096
     # What happens to a generated sentence its cited passages don't support: "mark" or "drop".
     unsupported: str = "mark"
-    # Who judges faithfulness in `rag eval`: "embedded" (no LLM) or "llm" (the RAG_LLM backend).
+    # Who judges faithfulness (guards and `rag eval`): "embedded" (no LLM; fitted on RAGTruth),
+    # "cross-encoder" (a judge trained from a checkout by `python -m eval.judge.train_reader` into
+    # `judge_dir`; measured worse, README "The judge") or "llm" (the RAG_LLM backend, `rag eval` only).
     judge: str = "embedded"
+    judge_dir: Path = _default_cache() / "judge_reader"
     # Who picks the answer's sentences: "evidence" (the default: a logistic regression over a
     # fine-tuned e5's cosine, word and name overlap and answer type; its weights ship in
     # rag/weights/), "cosine" (the retrieval model's similarity, for any embedding model) or

@@ -163,9 +163,9 @@ def test_unsupported_claims_are_given_as_spans_of_the_answer_as_written(judge):
 
 @pytest.mark.parametrize("answer", ["a [1] b", " [2]x. [3] ", "plain", "", "[1]", "  end. [12]\n", "a\u00a0[1]\u00a0b"])
 def test_claim_offsets_map_the_stripped_answer_back(answer):
-    from rag.judge.embedded import _offsets_in_original, strip_citations
+    from rag.judge.embedded import offsets_in_original, strip_citations
 
-    where = _offsets_in_original(answer)
+    where = offsets_in_original(answer)
     assert "".join(answer[i] for i in where) == strip_citations(answer)
 
 

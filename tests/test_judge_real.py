@@ -17,6 +17,7 @@ PASSAGE_FR = (
     "La Commission européenne examine l'accord entre Microsoft et Mistral AI."
 )
 VAL = Path(__file__).resolve().parent.parent / "eval" / "judge" / "halueval_val.jsonl"
+DEV = VAL.with_name("ragtruth_qa_dev.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +49,24 @@ def test_english_answers_over_french_passages(judge):
 
 def test_figures_on_held_apart_halueval(judge, tmp_path):
     """The first 300 validation lines (150 pairs): floors well under the full-split figures
-    (pairs 0.920, balanced accuracy 0.918), to catch a broken judge, not noise."""
+    (pairs 0.977, AUROC 0.976), to catch a broken judge, not noise. (Its threshold is set on what
+    real LLMs write, so on HaluEval's short answers it accepts nearly everything: README.)"""
     sample = tmp_path / "val.jsonl"
     sample.write_text("\n".join(VAL.read_text(encoding="utf-8").splitlines()[:300]) + "\n", encoding="utf-8")
     _, summary = judge_file(sample, judge)
     assert summary["pairs"] == 150
-    assert summary["pairs_ranked_right"] >= 0.85
-    assert summary["balanced_accuracy"] >= 0.85
-    assert summary["auroc"] >= 0.85
+    assert summary["pairs_ranked_right"] >= 0.9
+    assert summary["auroc"] >= 0.9
+
+
+def test_figures_on_real_llm_answers_never_fitted_on(judge, tmp_path):
+    """The first 120 answers of the RAGTruth QA dev split (GPT-4, GPT-3.5, Llama-2 and Mistral
+    answers about sources held apart from the fit): floors under the full split's figures (F1 of
+    unsupported 0.644, accept rate 0.715, AUROC 0.779), to catch a broken judge. The judge fitted
+    on HaluEval accepted 0.021 of the faithful answers there."""
+    sample = tmp_path / "dev.jsonl"
+    sample.write_text("\n".join(DEV.read_text(encoding="utf-8").splitlines()[:120]) + "\n", encoding="utf-8")
+    _, summary = judge_file(sample, judge)
+    assert summary["unsupported_f1"] >= 0.55, summary
+    assert summary["accept_rate"] >= 0.6, summary
+    assert summary["auroc"] >= 0.7, summary

@@ -83,7 +83,7 @@ def test_make_judge_by_name(settings):
     assert make_judge(settings, FakeEmbedder()).name == "embedded"
     with pytest.raises(SettingsError, match="needs an LLM backend"):
         make_judge(settings.with_(judge="llm"), FakeEmbedder())
-    with pytest.raises(SettingsError, match="valid: embedded, llm"):
+    with pytest.raises(SettingsError, match="valid: embedded, cross-encoder, llm"):
         make_judge(settings.with_(judge="gpt"), FakeEmbedder())
 
 

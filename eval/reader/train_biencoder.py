@@ -186,7 +186,7 @@ def main() -> None:
     lora = LoraConfig(
         r=args.rank, lora_alpha=2 * args.rank, lora_dropout=0.05, target_modules=["query", "key", "value", "dense"]
     )
-    model[0].model = get_peft_model(model[0].model, lora)  # only the LoRA matrices train
+    model[0].model = get_peft_model(model[0].model, lora)  # type: ignore[arg-type]  # only the LoRA matrices train
     started = time.monotonic()
     training = SentenceTransformerTrainingArguments(
         output_dir=str(args.out / "checkpoints"),

@@ -26,7 +26,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from rag.answer.extractive import Candidate, ExtractiveAnswerer, final_answer
-from rag.judge.embedded import EmbeddedJudge
+from rag.judge.embedded import Judge
+from rag.judge.registry import local_judge
 from rag.models.embedder import Embedder
 from rag.models.llm import describe_failure, get_backend, make_llm
 from rag.prompts import abstain_message, answer_prompt
@@ -83,6 +84,9 @@ class _MemoEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
+    def token_embeddings(self) -> Any:
+        return getattr(self.inner, "token_embeddings", lambda: None)()
+
     def clear(self) -> None:
         self._vectors.clear()
 
@@ -135,8 +139,10 @@ class GenerativeAnswerer:
         return make_llm(self.settings)
 
     @cached_property
-    def judge(self) -> EmbeddedJudge:
-        return EmbeddedJudge(self.memo)
+    def judge(self) -> Judge:
+        """The guards' judge: the one `rag eval` uses, without an LLM (with RAG_JUDGE=llm the
+        embedded judge guards: a second LLM call per sentence would stall the stream)."""
+        return local_judge(self.settings, self.memo)
 
     def answer(self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()) -> Answer:
         return final_answer(self.stream(question, hits, history))

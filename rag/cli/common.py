@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from rag.errors import RagError
-from rag.settings import LLM_BACKENDS, Settings
+from rag.settings import JUDGES, LLM_BACKENDS, Settings
 
 if TYPE_CHECKING:
     from rag.pipeline import Pipeline
@@ -76,10 +76,10 @@ def judge_option(func: F) -> F:
     return click.option(
         "--judge",
         "judge_name",
-        type=click.Choice(["embedded", "llm"]),
+        type=click.Choice(list(JUDGES)),
         default=None,
-        help="Faithfulness judge (env RAG_JUDGE): embedded (default, no LLM) or llm (claims then verdicts "
-        "by the --llm backend).",
+        help="Faithfulness judge (env RAG_JUDGE): embedded (default: the trained judge, no LLM), features "
+        "(the word-and-cosine judge it replaced) or llm (claims then verdicts by the --llm backend).",
     )(func)
 
 

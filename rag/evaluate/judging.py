@@ -100,7 +100,7 @@ def judge_file(
     if limit is not None:
         data.cases, data.labels = data.cases[:limit], data.labels[:limit]
         data.languages, data.spans = data.languages[:limit], data.spans[:limit]
-    batch = 64 if judge.name == "embedded" else 1  # an LLM judge answers one case at a time
+    batch = 1 if judge.name == "llm" else 64  # an LLM judge answers one case at a time
     verdicts: list[Verdict] = []
     for start in range(0, len(data.cases), batch):
         verdicts.extend(judge.judge_many(data.cases[start : start + batch]))

@@ -1,18 +1,23 @@
 """The embedded faithfulness judge: is an answer supported by the passages it was given?
 
-It needs no LLM and no download. Each sentence of the answer is a claim; a claim gets five
-pieces of evidence, then a logistic model (fitted on HaluEval, `eval/judge/`) turns them into a
-probability of being supported:
+It needs no LLM and no download. Each sentence of the answer is a claim; a claim gets seven
+pieces of evidence, then a logistic model turns them into a probability of being supported. The
+model is fitted on what real LLMs write: RAGTruth's training answers by GPT-4, GPT-3.5, Llama-2
+and Mistral, each sentence labelled by the spans people marked unsupported; its threshold is the
+one that best detects hallucinated answers (F1) on sources held apart from the fit
+(`python -m eval.judge.train`). The evidence:
 
 - gain: how much closer (e5 cosine) the question *with the claim* comes to the best passage
   sentence than the question alone does; works across languages;
 - lexical: the share of the claim's content words found in the passages;
 - new: the share of its content words found neither in the passages nor in the question;
 - numbers and names: the share of its numbers, and of its capitalised names, missing from the
-  passages (names are compared on their first letters, so "européenne" meets "European").
+  passages (names are compared on their first letters, so "européenne" meets "European");
+- length (log of its words) and meta: whether it speaks about the passages ("Based on the given
+  passages, ..."), which real models write and no passage states.
 
 When the claim and the passages are in different languages the word features say nothing, so a
-second model, fitted on gain, numbers and names only, decides. A claim of four words or more
+second model, fitted without the two word-share features, decides. A claim of four words or more
 quoted word for word from a passage is supported, whatever the model says; a bare "yes" or "no"
 is judged as the statement its question makes. An answer is as supported as its least supported
 claim.
@@ -21,6 +26,7 @@ claim.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,8 +41,14 @@ from rag.text.sentences import Sentence, split_sentences
 from rag.text.words import fold, folded_stopwords, judge_names, judge_words
 
 WEIGHTS_FILE = weight_path("judge.json")
-FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing")
-FEATURES_CROSS_LANGUAGE = ("gain", "numbers_missing", "names_missing")
+FEATURES_SAME_LANGUAGE = ("gain", "lexical", "new", "numbers_missing", "names_missing", "length", "meta")
+FEATURES_CROSS_LANGUAGE = ("gain", "numbers_missing", "names_missing", "length", "meta")
+# A sentence about the passages rather than the world ("Based on the given passages, ...").
+_META = re.compile(
+    r"\b(?:based on|according to|passages?|the given|provided|I'm sorry|not mentioned|does not (?:provide|mention)"
+    r"|no information|d'après|selon|les passages?|ne (?:mentionne|précise) pas)\b",
+    re.IGNORECASE,
+)
 _CITATION = re.compile(r"\s*\[\d+\]")
 _GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
 _BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
@@ -91,7 +103,7 @@ def strip_citations(answer: str | None) -> str:
     return _CITATION.sub("", answer or "").strip()
 
 
-def _offsets_in_original(answer: str) -> list[int]:
+def offsets_in_original(answer: str) -> list[int]:
     """For each character of strip_citations(answer), its offset in `answer`."""
     kept: list[int] = []
     last = 0
@@ -183,7 +195,7 @@ class EmbeddedJudge:
             passages = [_GLUED_SENTENCES.sub(". ", p) for p in case.contexts if p and p.strip()]
             sentences.append([s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages)
             answer = strip_citations(case.answer)
-            where = _offsets_in_original(case.answer or "")
+            where = offsets_in_original(case.answer or "")
             parts = split_sentences(answer, min_chars=1) or ([Sentence(answer, 0, len(answer))] if answer else [])
             context_language = detect_language(" ".join(passages)) if passages else ""
             for sentence in parts:
@@ -232,6 +244,8 @@ class EmbeddedJudge:
         if new and not claim.cross_language:
             claim.reasons.append(f"{len(new)} of {len(words)} content words are not in the passages")
         return {
+            "length": math.log1p(len(claim.text.split())),
+            "meta": float(bool(_META.search(claim.text))),
             "lexical": len(found) / len(words) if words else 1.0,
             "new": len(new) / len(words) if words else 0.0,
             "numbers_missing": len(missing_numbers) / len(numbers) if numbers else 0.0,

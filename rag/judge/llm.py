@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag.judge.embedded import EmbeddedJudge, JudgeCase, Verdict, strip_citations
+from rag.judge.embedded import Judge, JudgeCase, Verdict, strip_citations
 from rag.models.llm import describe_failure
 from rag.prompts import CLAIMS_SYSTEM, CLAIMS_USER, VERDICTS_SYSTEM, VERDICTS_USER
 from rag.settings import Settings
 from rag.text.sentences import split_sentences
-from rag.text.words import judge_words
+from rag.text.words import folded_stopwords, judge_words
 
 if TYPE_CHECKING:
     from llama_index.core.llms import LLM
@@ -36,11 +36,11 @@ class LLMJudge:
 
     name = "llm"
 
-    def __init__(self, llm: LLM, settings: Settings, fallback: EmbeddedJudge) -> None:
+    def __init__(self, llm: LLM, settings: Settings, fallback: Judge) -> None:
         self.llm = llm
         self.settings = settings
         self.fallback = fallback
-        self._stopwords = fallback._stopwords
+        self._stopwords = folded_stopwords()
 
     def thresholds(self) -> dict[str, float]:
         return {"threshold": 1.0}  # supported when every claim is
