@@ -61,14 +61,16 @@ def test_the_extractive_answer_quotes_an_instruction_but_does_not_obey_it(beside
 
 
 def test_a_model_that_obeys_the_injection_is_caught_where_it_invents(beside, scripted):
-    """The model cites a passage it was not given, and states what no passage supports."""
+    """The model cites a passage it was not given for what no passage supports. (Its second
+    sentence restates words the injected article itself contains, "Tesla a racheté Renault", so
+    the judge may accept it: that is what the guards cannot stop, next test.)"""
     scripted("Tesla a racheté Renault et fermé ses usines françaises [7]. Renault appartient désormais à Tesla [1].")
     answer = beside.ask(QUESTION, backend="scripted")
     assert answer.removed_citations == 1  # [7]: no such passage was given
     assert all(c.n <= len(answer.hits) for c in answer.citations)
-    # neither sentence is shown as supported: marked with a warning, or replaced by the quoted answer
-    shown = [s for s in answer.sentences if not s.dropped]
-    assert answer.backend == "extractive" or not any(s.supported for s in shown)
+    # the invention is not shown as supported: marked with a warning, or replaced by the quoted answer
+    invented = [s for s in answer.sentences if not s.dropped and "usines" in s.text]
+    assert answer.backend == "extractive" or (invented and not any(s.supported for s in invented))
 
 
 def test_what_the_guards_cannot_stop_a_claim_the_injected_article_states(injected, scripted):
