@@ -78,8 +78,9 @@ def judge_option(func: F) -> F:
         "judge_name",
         type=click.Choice(list(JUDGES)),
         default=None,
-        help="Faithfulness judge (env RAG_JUDGE): embedded (default: the trained judge, no LLM), features "
-        "(the word-and-cosine judge it replaced) or llm (claims then verdicts by the --llm backend).",
+        help="Faithfulness judge (env RAG_JUDGE): embedded (default, no LLM; fitted on real LLM answers), "
+        "cross-encoder (trained from a checkout into RAG_JUDGE_DIR) or llm (claims then verdicts by the --llm "
+        "backend).",
     )(func)
 
 

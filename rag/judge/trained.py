@@ -57,6 +57,8 @@ class JudgeConfig:
 
     @classmethod
     def read(cls, folder: Path) -> JudgeConfig:
+        if not (folder / CONFIG_FILE).exists():
+            raise ModelError(f"No trained judge in {folder}: {RETRAIN}")
         try:
             data = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
             return cls(str(data["sha256"]), float(data["threshold"]), int(data["layers"]), int(data["max_length"]))
