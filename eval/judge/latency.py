@@ -55,7 +55,7 @@ def guard_calls(limit: int) -> list[tuple[str, str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sentences", type=int, default=200)
-    parser.add_argument("--judge", default="embedded", help="embedded (the trained judge) or features")
+    parser.add_argument("--judge", default="embedded", help="embedded (the default) or cross-encoder (RAG_JUDGE_DIR)")
     args = parser.parse_args()
     settings = replace(Settings.from_env(), judge=args.judge)
     judge = local_judge(settings, make_embedder(settings))
