@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rag.judge.embedded import JudgeCase
-from rag.judge.trained import claims_of, passage_sentences
+from rag.judge.embedded import JudgeCase, passage_sentences
+from rag.judge.trained import claims_of
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared" / "datasets"

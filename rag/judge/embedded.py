@@ -51,8 +51,8 @@ _META = re.compile(
 )
 _CITATION = re.compile(r"\s*\[\d+\]")
 _GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
-_BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,18 @@ class _Claim:
     span: tuple[int, int] = (0, 0)  # where the claim is in the answer as given
     values: dict[str, float] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+
+
+def glued_passages(contexts: Sequence[str]) -> list[str]:
+    """The non-empty passages, with sentences glued by a missing space ("end.Next") unglued."""
+    return [_GLUED_SENTENCES.sub(". ", p) for p in contexts if p and p.strip()]
+
+
+def passage_sentences(contexts: Sequence[str]) -> list[str]:
+    """The sentences of the passages a claim is judged against (the passages whole when they
+    have none)."""
+    passages = glued_passages(contexts)
+    return [s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages
 
 
 def strip_citations(answer: str | None) -> str:
@@ -192,15 +204,15 @@ class EmbeddedJudge:
         claims: list[_Claim] = []
         sentences: list[list[str]] = []
         for i, case in enumerate(cases):
-            passages = [_GLUED_SENTENCES.sub(". ", p) for p in case.contexts if p and p.strip()]
-            sentences.append([s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages)
+            passages = glued_passages(case.contexts)
+            sentences.append(passage_sentences(case.contexts))
             answer = strip_citations(case.answer)
             where = offsets_in_original(case.answer or "")
             parts = split_sentences(answer, min_chars=1) or ([Sentence(answer, 0, len(answer))] if answer else [])
             context_language = detect_language(" ".join(passages)) if passages else ""
             for sentence in parts:
                 part = sentence.text
-                if _BARE_POLAR.match(part) and case.question.strip():
+                if BARE_POLAR.match(part) and case.question.strip():
                     part = case.question.strip()  # a bare "yes" or "no" asserts what the question asks
                 cross = len(part.split()) >= 4 and detect_language(part) != context_language
                 claims.append(_Claim(i, part, cross, (where[sentence.start], where[sentence.end - 1] + 1)))
@@ -233,7 +245,7 @@ class EmbeddedJudge:
         words = judge_words(claim.text, self._stopwords)
         found = [w for w in words if w in passages.words]
         new = [w for w in words if w not in passages.words and w not in passages.question_words]
-        numbers = set(_NUMBER.findall(claim.text))
+        numbers = set(NUMBER.findall(claim.text))
         missing_numbers = sorted(n for n in numbers if n not in passages.text)
         names = judge_names(claim.text)
         missing_names = sorted(v for k, v in names.items() if k not in passages.names and k not in passages.folded)

@@ -26,9 +26,18 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import ModelError
-from rag.judge.embedded import JudgeCase, Verdict, offsets_in_original, strip_citations
+from rag.judge.embedded import (
+    BARE_POLAR,
+    NUMBER,
+    JudgeCase,
+    Verdict,
+    offsets_in_original,
+    passage_sentences,
+    strip_citations,
+)
 from rag.models.embedder import Embedder
 from rag.models.weights import file_sha256
+from rag.read.adapter import share_token_embeddings
 from rag.text.sentences import split_sentences
 from rag.text.words import fold, judge_names
 
@@ -37,13 +46,10 @@ CONFIG_FILE = "judge.json"
 LAYERS = 6
 MAX_LENGTH = 256  # tokens for question + claim + passages
 QUESTION_TOKENS = 48  # a longer question is cut to this many tokens
-_GLUED_SENTENCES = re.compile(r"(?<=[a-z0-9)\]])\.(?=[A-Z])")
 RETRAIN = (
     "train one from a checkout (python -m eval.judge.train_reader --out DIR) and point RAG_JUDGE_DIR at DIR, "
     "or judge with RAG_JUDGE=embedded (the default)"
 )
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_BARE_POLAR = re.compile(r"^\W*(?:yes|no|oui|non)\W*$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,7 @@ def claims_of(cases: Sequence[JudgeCase]) -> list[Claim]:
             text = sentence.text.strip()
             if not any(ch.isalpha() for ch in text):
                 continue
-            if _BARE_POLAR.match(text) and case.question.strip():
+            if BARE_POLAR.match(text) and case.question.strip():
                 text = f"{case.question.strip()} {text}"
             claims.append(Claim(i, text, (where[sentence.start], where[sentence.end - 1] + 1)))
     return claims
@@ -95,11 +101,6 @@ def claims_of(cases: Sequence[JudgeCase]) -> list[Claim]:
 def pair_text(question: str, claim: str, evidence: str) -> tuple[str, str]:
     """The two texts the model reads for one claim (training and judging alike)."""
     return f"question: {question} claim: {claim}", f"passages: {evidence}"
-
-
-def passage_sentences(contexts: Sequence[str]) -> list[str]:
-    passages = [_GLUED_SENTENCES.sub(". ", p) for p in contexts if p and p.strip()]
-    return [s.text for p in passages for s in split_sentences(p, min_chars=3)] or passages
 
 
 class EvidencePicker:
@@ -230,7 +231,7 @@ def _reason(claim: str, score: float, contexts: Sequence[str]) -> str:
     folded = fold(passages)
     prefixes = {fold(w)[:6] for w in re.findall(r"[\w'’-]+", passages)}
     names = [v for k, v in judge_names(claim).items() if k not in prefixes and k not in folded]
-    numbers = sorted({n for n in _NUMBER.findall(claim) if n not in passages})
+    numbers = sorted({n for n in NUMBER.findall(claim) if n not in passages})
     missing = [f"names not in the passages: {', '.join(names[:5])}"] if names else []
     missing += [f"numbers not in the passages: {', '.join(numbers[:5])}"] if numbers else []
     return f"not supported by the passages (support {score:.2f}): «{claim[:200]}»" + "".join(f"; {m}" for m in missing)
@@ -261,20 +262,3 @@ def load_model(base_dir: Path, folder: Path) -> tuple[JudgeConfig, Any]:
         raise ModelError(f"The judge's weights {folder / WEIGHTS_FILE} do not fit the model: {RETRAIN}")
     model.eval()
     return config, model
-
-
-def share_token_embeddings(model: Any, embedder: Embedder) -> bool:
-    """Use the retrieval model's token embeddings (96 of e5's 118 M parameters, 384 MB) instead of
-    the judge's own copy when they are the same: the judge's training leaves them frozen."""
-    import torch
-
-    mine = model[0].auto_model.embeddings
-    theirs: Any = getattr(embedder, "token_embeddings", lambda: None)()
-    if theirs is None or theirs is mine.word_embeddings:
-        return theirs is not None
-    if theirs.weight.shape != mine.word_embeddings.weight.shape or not torch.equal(
-        theirs.weight, mine.word_embeddings.weight
-    ):
-        return False
-    mine.word_embeddings = theirs
-    return True

@@ -76,19 +76,7 @@ class ReaderEmbedder:
         """Use the retrieval model's token embeddings instead of this copy's when they are the
         same (the adapter does not change them): 96 of e5's 118 M parameters, 384 MB saved in a
         served chat. Whether it shared them."""
-        import torch
-
-        encoder: Any = self.model[0].auto_model
-        mine = encoder.embeddings
-        theirs: Any = getattr(embedder, "token_embeddings", lambda: None)()
-        if theirs is None or theirs is mine.word_embeddings:
-            return theirs is not None
-        if theirs.weight.shape != mine.word_embeddings.weight.shape or not torch.equal(
-            theirs.weight, mine.word_embeddings.weight
-        ):
-            return False
-        mine.word_embeddings = theirs
-        return True
+        return share_token_embeddings(self.model, embedder)
 
     def vectors(self, texts: Sequence[str], queries: bool) -> Any:
         """Unit vectors (numpy, one row per text), in bf16 where the CPU computes it natively."""
@@ -104,6 +92,24 @@ class ReaderEmbedder:
         if not sentences:
             return []
         return [float(v) for v in self.vectors(sentences, False) @ self.vectors([question], True)[0]]
+
+
+def share_token_embeddings(model: Any, embedder: Embedder) -> bool:
+    """Point a sentence-transformers model built on the bundled e5 at the retrieval model's token
+    embeddings (96 of e5's 118 M parameters, 384 MB) when they are the same: the reader's adapters
+    and the judge's training leave them frozen. Whether it shared them."""
+    import torch
+
+    mine = model[0].auto_model.embeddings
+    theirs: Any = getattr(embedder, "token_embeddings", lambda: None)()
+    if theirs is None or theirs is mine.word_embeddings:
+        return theirs is not None
+    if theirs.weight.shape != mine.word_embeddings.weight.shape or not torch.equal(
+        theirs.weight, mine.word_embeddings.weight
+    ):
+        return False
+    mine.word_embeddings = theirs
+    return True
 
 
 def adapter_info(folder: Path) -> tuple[float, str]:
