@@ -130,6 +130,7 @@ class EvidencePicker:
         heads = self.tokens([f"{pair_text(q, c, '')[0]} passages:" for q, c in zip(questions, claims, strict=True)])
         budgets = [self.max_length - 4 - head for head in heads]
         need = [i for i, ss in enumerate(sentences) if sum(lengths[s] for s in ss) > budgets[i]]
+        needed = set(need)
         texts = sorted({t for i in need for t in (claims[i], *sentences[i])})
         vectors: dict[str, Any] = {}
         if texts:
@@ -138,7 +139,7 @@ class EvidencePicker:
             vectors = dict(zip(texts, matrix, strict=True))
         out = []
         for i, ss in enumerate(sentences):
-            if i not in set(need):
+            if i not in needed:
                 out.append(" ".join(ss))
                 continue
             similarity = [float(vectors[s] @ vectors[claims[i]]) for s in ss]
