@@ -64,7 +64,7 @@ if [ "${1:-}" = "--install-only" ]; then
   exit 0
 fi
 
-# The demo corpus (the seed article and 1,142 Wikinews articles): embedded the first time (a few
+# The demo corpus (the seed article and 1,141 Wikinews articles): embedded the first time (a few
 # minutes), recognised as unchanged afterwards without loading the model.
 started=$SECONDS
 .venv/bin/rag ingest corpus/

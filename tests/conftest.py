@@ -27,7 +27,7 @@ from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
-SEED = CORPUS / "000_99cf57f4aa2db4ae.txt"  # the seed article: what the tests index (corpus/ is 1,143 articles)
+SEED = CORPUS / "000_99cf57f4aa2db4ae.txt"  # the seed article: what the tests index (corpus/ is 1,142 articles)
 RAG = str(Path(sys.executable).with_name("rag"))
 
 

@@ -1,8 +1,11 @@
 """Build the demo corpus's Wikinews part: corpus/wikinews/{fr,en}/*.md and corpus/NOTICE.md.
 
-Every article of the shared Wikinews set (891 French, 2016-2018; 251 English, 2019-2021) as a
+Every article of the shared Wikinews set (891 French, 2016-2018; 250 English, 2019-2021) as a
 Markdown file whose front matter gives its title, publication date, Wikinews URL and licence,
-then its text as the shared set ships it. The seed article (corpus/000_99cf57f4aa2db4ae.txt)
+then its text as the shared set ships it. Pages that are not articles are left out, by rule
+(`is_article`): a title in a wiki namespace ("TEST PAGE:Self-publish today", "Wikinews:...": a
+colon not followed by a space) or a body that says it is a test page. In the shared set that is
+one English page, "TEST PAGE:Self-publish today". The seed article (corpus/000_99cf57f4aa2db4ae.txt)
 stays where it is. `corpus/.ragignore` keeps NOTICE.md out of the index.
 
     .venv/bin/python -m eval.news.demo_corpus [path/to/shared/datasets/wikinews]
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -21,7 +25,7 @@ NOTICE = """# The demo corpus: sources and licences
 
 - `000_99cf57f4aa2db4ae.txt`: the project's seed article (French, February 2024, on the European
   Commission examining the Microsoft-Mistral AI deal).
-- `wikinews/fr/` (891 articles, 2016-2018) and `wikinews/en/` (251 articles, 2019-2021):
+- `wikinews/fr/` (891 articles, 2016-2018) and `wikinews/en/` (250 articles, 2019-2021):
   Wikinews articles, licensed under the Creative Commons Attribution 2.5 licence
   (https://creativecommons.org/licenses/by/2.5/):
   - French: Wikinews contributors, https://fr.wikinews.org, CC BY 2.5 (via YoannDupont/WiNER-fr,
@@ -32,7 +36,8 @@ NOTICE = """# The demo corpus: sources and licences
   Each file's front matter gives the article's title, publication date and Wikinews URL.
   Changes made: converted to plain text; markup, captions, share and navigation boxes, "Sur le
   même sujet" link lists and the leading dateline removed; the tokenisation spacing of WiNER-fr
-  undone; articles with under 400 characters of body dropped; the title and date moved into the
+  undone; articles with under 400 characters of body dropped, and pages that are not articles
+  (a wiki test page); the title and date moved into the
   front matter. The text is otherwise unedited.
 
 Built by `eval/news/demo_corpus.py` from `../shared/datasets/wikinews`.
@@ -41,6 +46,16 @@ Built by `eval/news/demo_corpus.py` from `../shared/datasets/wikinews`.
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+NAMESPACE = re.compile(r"^[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+)*:\S")  # "TEST PAGE:Self-publish", "Wikinews:Style"; not "Paris: a title"
+TEST_PAGE = re.compile(r"\bthis is a test page\b|\bceci est une page de test\b", re.IGNORECASE)
+
+
+def is_article(title: str, body: str) -> bool:
+    """Whether a Wikinews page is a news article rather than a wiki page (a namespace title, a
+    test page)."""
+    return not NAMESPACE.match(title) and not TEST_PAGE.search(body[:500])
 
 
 def main(source: Path) -> None:
@@ -55,6 +70,9 @@ def main(source: Path) -> None:
             raw = (source / language / entry["file"]).read_text(encoding="utf-8")
             date_line, title, body = raw.split("\n", 2)
             assert date_line == f"date {entry['date']}" and title == entry["title"], entry["file"]
+            if not is_article(title, body):
+                print(f"left out, not an article: {language}/{entry['file']} ({title})")
+                continue
             front = [
                 "---",
                 f"title: {_quoted(entry['title'])}",
