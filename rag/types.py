@@ -258,10 +258,16 @@ class IngestReport:
     failed: list[IngestFailure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     chunks_embedded: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the time went, by stage: reading, waiting for the model, embedding passages,
+    storing, the reader's sentence vectors (rag/ingest/run.py)."""
 
     @property
     def ok(self) -> bool:
         return not self.failed
+
+    def timed(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -269,4 +275,6 @@ class IngestReport:
             "updated": len(self.updated),
             "unchanged": len(self.unchanged),
             "failed": [{"source": f.source, "error": f.error} for f in self.failed],
+            "chunks_embedded": self.chunks_embedded,
+            "seconds": {stage: round(s, 2) for stage, s in self.seconds.items()},
         }

@@ -110,7 +110,18 @@ def test_command_line_end_to_end(real_settings, tmp_path):
     env = {**os.environ, "RAG_INDEX": str(tmp_path / "index"), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
     first = _rag("ingest", str(SEED), "--json", env=env)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"added": 1, "updated": 0, "unchanged": 0, "failed": []}
+    report = json.loads(first.stdout)
+    assert {k: report[k] for k in ("added", "updated", "unchanged", "failed")} == {
+        "added": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "failed": [],
+    }
+    # The timeline: each stage took time, and the stages fit in the whole.
+    seconds = report["seconds"]
+    stages = ["reading", "loading the model", "embedding passages", "storing", "reader's sentence vectors"]
+    assert all(seconds[stage] > 0 for stage in stages), seconds
+    assert sum(seconds[stage] for stage in stages) <= seconds["total"] + 0.1
 
     # An unchanged corpus is recognised without the model: an empty model cache proves it.
     second = _rag("ingest", str(SEED), "--json", env={**env, "RAG_MODEL_CACHE": str(tmp_path / "no-model")})

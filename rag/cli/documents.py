@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     "--feed", "feeds", multiple=True, metavar="URL", help="An RSS or Atom feed: each of its articles is added."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@click.option("--timings", is_flag=True, help="Also say where the time went, stage by stage (--json always does).")
 @friendly_errors
-def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...], as_json: bool) -> None:
+def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...], as_json: bool, timings: bool) -> None:
     """Add files, folders (recursively), web pages and feeds to the index.
 
     Reads .txt, .md, .html, .pdf and .docx files. A SOURCE starting with http:// or https:// is
@@ -43,6 +45,7 @@ def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...],
       rag ingest article.html notes.md --json
       rag ingest https://fr.wikinews.org/wiki/Some_article
       rag ingest --feed https://example.org/news/rss.xml
+      rag ingest corpus/ --timings      # reading, embedding, storing... in seconds
     """
     from rag.pipeline import is_url
 
@@ -52,14 +55,19 @@ def ingest(sources: tuple[str, ...], index: Path | None, feeds: tuple[str, ...],
     paths = [Path(source) for source in sources if not is_url(source)]
     from rag.cli.progress import BarPerStage, counting_bars
 
+    started = time.perf_counter()
     pipeline = common.pipeline_from_env(index)
     with counting_bars(stderr()) as bar:
         progress = BarPerStage(bar, lambda stage: "Reading" if stage == "reading" else "Embedding chunks")
         report = pipeline.ingest(paths, progress, urls=urls, feeds=feeds)
+    report.timed("total", time.perf_counter() - started)
     if as_json:
         print_json(report.to_json())
     else:
         _print_ingest_summary(report, pipeline.store.location)
+        if timings:
+            stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in report.seconds.items())
+            stderr().print(f"  time: {stages}", highlight=False)
     sys.exit(0 if report.ok else 1)
 
 

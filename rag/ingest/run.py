@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -110,11 +112,13 @@ def ingest(
     for done, path in enumerate(files, 1):
         if progress:
             progress("reading", done, total)
-        run.file(path)
+        with run.timed("reading"):
+            run.file(path)
     for done, (url, hints) in enumerate(items, len(files) + 1):
         if progress:
             progress("reading", done, total)
-        run.page(url, hints)
+        with run.timed("reading"):
+            run.page(url, hints)
     run.writer.flush()
     return run.report
 
@@ -138,6 +142,9 @@ class _Run:
         self.limits = Limits(settings.read_timeout, settings.read_memory_mb)
         self.writer = _Writer(index, embedder, self.report, progress, prepare)
         self.fetcher = Fetcher(settings, allow_private)
+
+    def timed(self, stage: str) -> AbstractContextManager[None]:
+        return timed(self.report, stage, lambda: self.writer.busy)
 
     def file(self, path: Path) -> None:
         try:
@@ -226,6 +233,17 @@ class _Run:
         return False
 
 
+@contextmanager
+def timed(report: IngestReport, stage: str, minus: Callable[[], float] = lambda: 0.0) -> Iterator[None]:
+    """Count the seconds of a `with` block for `stage` in the report, less what `minus()` grew
+    by meanwhile (the reading stage leaves out the writer's time, which has stages of its own)."""
+    started, before = time.perf_counter(), minus()
+    try:
+        yield
+    finally:
+        report.timed(stage, time.perf_counter() - started - (minus() - before))
+
+
 def doc_id_for_url(url: str) -> str:
     """A page's id, from its normalized URL: fetching it again updates the same document."""
     return hashlib.sha1(url.encode("utf-8")).hexdigest()[:16]
@@ -257,6 +275,7 @@ class _Writer:
         self.prepare = prepare
         self.pending: list[tuple[Document, list[Chunk]]] = []
         self.queued = self.embedded = 0
+        self.busy = 0.0  # seconds spent in flush(), for the reading stage's time
         self._loading: threading.Thread | None = None
 
     def _load(self) -> None:
@@ -280,7 +299,8 @@ class _Writer:
         if self.prepare is None:
             return
         try:
-            self.prepare(batch)
+            with self._timed("reader's sentence vectors"):
+                self.prepare(batch)
         except Exception as exc:  # noqa: BLE001 - stored is stored; answering does that work later
             self.prepare = None
             self.report.notes.append(
@@ -288,7 +308,17 @@ class _Writer:
                 "they are stored, and questions about them embed their sentences as they are asked (slower)"
             )
 
+    def _timed(self, stage: str) -> AbstractContextManager[None]:
+        return timed(self.report, stage)
+
     def flush(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._flush()
+        finally:
+            self.busy += time.perf_counter() - started
+
+    def _flush(self) -> None:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
@@ -296,7 +326,10 @@ class _Writer:
         if self.progress:
             self.progress("embedding", self.embedded, self.queued)
         try:
-            vectors = self.embedder().embed_passages(texts)
+            with self._timed("loading the model"):
+                model = self.embedder()
+            with self._timed("embedding passages"):
+                vectors = model.embed_passages(texts)
         except Exception as exc:  # the documents of this batch fail; what is stored stays as it was
             for document, _ in batch:
                 _mark_failed(self.report, document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
@@ -306,7 +339,8 @@ class _Writer:
                 items.append((document, chunks, vectors[offset : offset + len(chunks)]))
                 offset += len(chunks)
             try:
-                self.index.write(items)  # one write for the batch
+                with self._timed("storing"):
+                    self.index.write(items)  # one write for the batch
             except Exception as exc:  # the batch's documents fail; their previous versions stay
                 for document, _ in batch:
                     _mark_failed(self.report, document.source, f"could not be stored ({type(exc).__name__}: {exc})")
