@@ -16,7 +16,9 @@ from rag.answer.extractive import Answerer, ExtractiveAnswerer, final_answer
 from rag.answer.generative import GenerativeAnswerer
 from rag.errors import RagError
 from rag.index.index import Index
+from rag.index.sentence_vectors import documents_with_sentence_vectors
 from rag.index.store import ChunkStore, Damage
+from rag.ingest.background import BackgroundIngest
 from rag.ingest.fetch import is_url
 from rag.ingest.formats import SUPPORTED_SUFFIXES
 from rag.ingest.run import Progress, ingest
@@ -24,7 +26,7 @@ from rag.judge.registry import make_judge
 from rag.models.bundled import prepare_bundled_model
 from rag.models.embedder import Embedder, make_embedder
 from rag.read.registry import make_scorer
-from rag.read.scorer import Passage, SentenceScorer
+from rag.read.scorer import NothingToPrepare, Passage, SentenceScorer
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
 from rag.text.dates import DateRange, range_in_question, wants_recent
@@ -32,7 +34,7 @@ from rag.types import Answer, AnswerSentence, Chunk, Document, DocumentInfo, Hit
 
 # What the CLI and the web app use (see the module's docstring).
 __all__ = [
-    "MAX_QUESTION_CHARS", "SUPPORTED_SUFFIXES", "CheckReport", "Pipeline", "build_pipeline",
+    "MAX_QUESTION_CHARS", "BackgroundIngest", "SUPPORTED_SUFFIXES", "CheckReport", "Pipeline", "build_pipeline",
     "final_answer", "is_url", "make_answerer", "make_judge", "prepare_bundled_model",
 ]  # fmt: skip
 
@@ -107,12 +109,46 @@ class Pipeline:
         urls: Iterable[str] = (),
         feeds: Iterable[str] = (),
         allow_private: bool = True,
+        defer_reader: bool = False,
     ) -> IngestReport:
         """Files and folders, web pages (`urls`) and feeds in; `allow_private` False refuses
-        URLs on private addresses (the web app's default)."""
+        URLs on private addresses (the web app's default). `defer_reader` stores the passages
+        without the reader's sentence vectors, half of an ingest's work: `prepare_reader` does
+        that later (`rag serve --ingest`: every article searchable sooner)."""
+        prepare = None if defer_reader else self._prepare
         return ingest(
-            paths, self.settings, self.index, lambda: self.embedder, progress, urls, feeds, allow_private, self._prepare
+            paths, self.settings, self.index, lambda: self.embedder, progress, urls, feeds, allow_private, prepare
         )
+
+    def ingest_in_background(
+        self, paths: Sequence[Path], lock: threading.Lock | None = None, label: str = ""
+    ) -> BackgroundIngest:
+        """Ingest `paths` in a thread, holding `lock`: the passages first, then the reader's
+        sentence vectors (rag/ingest/background.py); started."""
+        return BackgroundIngest(
+            lambda paths, progress: self.ingest(paths, progress, defer_reader=True),
+            paths,
+            lock,
+            label,
+            prepare=self.prepare_reader,
+        ).start()
+
+    def prepare_reader(self, progress: Progress | None = None, documents_per_batch: int = 40) -> int:
+        """Embed the reader's sentences of every stored document that has none kept yet (stored
+        by an ingest that deferred them), a batch of documents at a time; how many documents.
+        Until then a question embeds the sentences it reads, a second or so slower."""
+        if isinstance(self.scorer, NothingToPrepare) or not self.store.count():
+            return 0
+        ready = documents_with_sentence_vectors(self.settings.index)
+        todo = [d.doc_id for d in self.store.documents() if d.doc_id not in ready]
+        for start in range(0, len(todo), documents_per_batch):
+            if progress:
+                progress("reader", start, len(todo))
+            chunks = self.store.nodes_of(todo[start : start + documents_per_batch])
+            self.scorer.prepare([Passage(meta["doc_id"], str(meta.get("title", "")), text) for text, meta, _ in chunks])
+        if progress:
+            progress("reader", len(todo), len(todo))
+        return len(todo)
 
     def _prepare(self, batch: list[tuple[Document, list[Chunk]]]) -> None:
         """What the reader can do at ingest for these newly stored documents (the evidence

@@ -161,3 +161,29 @@ def test_a_changed_or_removed_document_takes_its_sentence_vectors_with_it(real_s
     pipeline.remove(mistral)
     assert kept.documents() == {d.doc_id for d in pipeline.documents()}
     assert kept.count() == sum(map(len, _sentences(pipeline, tmp_path).values()))
+
+
+@pytest.mark.slow
+def test_an_ingest_that_defers_the_reader_is_answerable_then_prepared_the_same(real_settings, tmp_path):
+    """`rag serve --ingest`: passages first, the reader's vectors after (Pipeline.prepare_reader);
+    the same sentences kept and the same answer as an ingest that embeds them at once."""
+    from rag.pipeline import build_pipeline
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "mistral.txt").write_text(ARTICLE, encoding="utf-8")
+    (tmp_path / "docs" / "peche.txt").write_text(OTHER, encoding="utf-8")
+    question = "Combien d'argent Mistral AI a-t-elle levé ?"
+    at_once = build_pipeline(real_settings.with_(index=tmp_path / "at-once", reader="evidence"))
+    assert at_once.ingest([tmp_path / "docs"]).ok
+    deferred = build_pipeline(real_settings.with_(index=tmp_path / "deferred", reader="evidence"))
+    report = deferred.ingest([tmp_path / "docs"], defer_reader=True)
+    assert report.ok and "reader's sentence vectors" not in report.seconds
+    assert deferred.scorer.kept.count() == 0
+    progress: list[tuple[str, int, int]] = []
+    assert deferred.prepare_reader(lambda *step: progress.append(step), documents_per_batch=1) == 2
+    assert progress == [("reader", 0, 2), ("reader", 1, 2), ("reader", 2, 2)]
+    expected = _sentences(deferred, tmp_path)
+    assert deferred.scorer.kept.documents() == set(expected)
+    assert deferred.scorer.kept.count() == at_once.scorer.kept.count() == sum(map(len, expected.values()))
+    assert deferred.prepare_reader() == 0  # nothing left to do
+    assert deferred.ask(question).text == at_once.ask(question).text

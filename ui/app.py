@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rag.pipeline import Pipeline
+from rag.pipeline import BackgroundIngest, Pipeline
 from ui.chat import ChatTab
 from ui.documents import DocumentsTab
 from ui.uploads import MAX_UPLOAD_MB
@@ -59,12 +59,33 @@ class ChatUI:
         self.pipeline = pipeline
         self.chat = ChatTab(pipeline)
         self.documents = DocumentsTab(pipeline, upload_dir or pipeline.settings.index / "uploads", max_upload_mb)
+        self.background: BackgroundIngest | None = None
+
+    def index_in_background(self, paths: list[Path], label: str = "") -> BackgroundIngest:
+        """Ingest `paths` behind the chat (`rag serve --ingest`): the page shows how far it is,
+        and each batch can be asked about as soon as it is stored."""
+        self.background = self.pipeline.ingest_in_background(paths, self.documents.writing, label)
+        return self.background
+
+    def indexing_line(self) -> str:
+        """The line above the tabs while a background ingest runs, and once it has ended."""
+        return f"*{self.background.state().describe()}*" if self.background is not None else ""
+
+    def _indexing_tick(self) -> tuple[str, Any]:
+        import gradio as gr
+
+        running = self.background is not None and self.background.state().running
+        return self.indexing_line(), gr.Timer(active=running)
 
     def build(self) -> Any:
         import gradio as gr
 
         with gr.Blocks(title="rag-news: cited answers", analytics_enabled=False) as page:
             gr.Markdown(INTRO)
+            if self.background is not None:
+                indexing = gr.Markdown(self.indexing_line, elem_id="indexing")
+                timer = gr.Timer(2.0)
+                timer.tick(self._indexing_tick, outputs=[indexing, timer], api_visibility="private")
             with gr.Tab("Chat"):
                 self.chat.build()
             with gr.Tab("Documents"):

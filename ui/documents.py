@@ -31,9 +31,9 @@ class DocumentsTab:
         self.pipeline = pipeline
         self.upload_dir = upload_dir
         self.max_upload_mb = max_upload_mb
-        # Writes (uploads, removals) run one at a time; questions take no lock, so one asked
-        # meanwhile is not held up.
-        self._writing = threading.Lock()
+        # Writes (uploads, removals, a background ingest) run one at a time; questions take no
+        # lock, so one asked meanwhile is not held up.
+        self.writing = threading.Lock()
 
     def upload(self, files: Sequence[Any] | None, progress: Any = None) -> Changed:
         """Ingest uploaded files through the same path as `rag ingest`; one result row per file.
@@ -50,7 +50,7 @@ class DocumentsTab:
             else:
                 rows.append([shown, "failed", stored])
         if accepted:
-            with self._writing:
+            with self.writing:
                 report = self.pipeline.ingest(list(accepted), _progress(progress, "Reading files"))
             rows += _upload_rows(report, accepted)
         return rows, *self._documents_and_choices()
@@ -62,7 +62,7 @@ class DocumentsTab:
         if not is_url(url):
             row = [url or "(empty)", "failed", "give a link starting with http:// or https://"]
             return [row], *self._documents_and_choices()
-        with self._writing:
+        with self.writing:
             report = self.pipeline.ingest(
                 [],
                 _progress(progress, "Fetching pages"),
@@ -82,7 +82,7 @@ class DocumentsTab:
         if not doc_id:
             return "Choose a document to remove.", *self._documents_and_choices()
         try:
-            with self._writing:
+            with self.writing:
                 removed = self.pipeline.remove(doc_id)
             message = f"Removed {doc_id} ({removed} chunks)."
         except RagError as exc:

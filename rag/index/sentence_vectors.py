@@ -163,6 +163,12 @@ def keep_only(index: Path, doc_ids: Iterable[str]) -> int:
     return len(gone)
 
 
+def documents_with_sentence_vectors(index: Path) -> set[str]:
+    """The ids of the documents whose sentences the index folder's file keeps vectors of."""
+    path = index / FILE_NAME
+    return SentenceVectors(path, "", 0).documents() if path.exists() else set()
+
+
 def forget_documents(index: Path, doc_ids: Iterable[str]) -> None:
     """Drop the rows of these replaced or removed documents from the index folder's file, if it
     has one (no model needed: rows are found by document)."""
