@@ -29,6 +29,44 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 SEED = CORPUS / "000_99cf57f4aa2db4ae.txt"  # the seed article: what the tests index (corpus/ is 1,142 articles)
 RAG = str(Path(sys.executable).with_name("rag"))
+EXTRAS_RUNNING = REPO / ".venv" / "extras.running"  # setup.sh's background install, while it runs
+
+
+def _background_install() -> int | None:
+    """The PID of setup.sh's background install of the test tools, if one is still running."""
+    try:
+        pid = int(EXTRAS_RUNNING.read_text().strip())
+        running = b"setup.sh" in Path(f"/proc/{pid}/cmdline").read_bytes()  # not a reused PID
+    except (OSError, ValueError):
+        return None
+    return pid if running else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Run too early (./setup.sh still installing Chromium and the llama.cpp build behind the
+    chat), the tests would fail for want of them: say so instead, and what to do."""
+    pid = _background_install()
+    if pid is not None:
+        pytest.exit(
+            f"./setup.sh is still installing what the tests need (Chromium, the llama.cpp build, the LLM "
+            f"backends) in the background (process {pid}; progress in .venv/logs/background.log). Run the "
+            "tests again when it has finished, or run ./setup.sh --install-only, which waits for it.",
+            returncode=4,
+        )
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """What the slow tests need and this machine lacks, named before they fail on it."""
+    missing = []
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("Chromium (/usr/bin/chromium; the browser tests)")
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        missing.append("the llama.cpp backend (the LLM tests)")
+    if not missing:
+        return []
+    return [f"missing: {'; '.join(missing)}. ./setup.sh --install-only installs them."]
 
 
 def proc_stat(pid: int) -> list[str] | None:
