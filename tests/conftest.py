@@ -289,13 +289,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(index: Path, env: dict[str, str], pids: list[int] | None = None) -> Iterator[str]:
-    """Run `rag serve` on a free port until the block ends; yields its URL (and appends the
-    server's process id to `pids` when given)."""
+def serving(index: Path, env: dict[str, str], pids: list[int] | None = None, args: Sequence[str] = ()) -> Iterator[str]:
+    """Run `rag serve [args]` on a free port until the block ends; yields its URL (and appends
+    the server's process id to `pids` when given)."""
     port = free_port()
     log_path = index.parent / f"serve-{port}.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen([RAG, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        command = [RAG, "serve", "--port", str(port), *args]
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         if pids is not None:
             pids.append(proc.pid)
         url = f"http://127.0.0.1:{port}/"

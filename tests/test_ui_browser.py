@@ -117,6 +117,33 @@ def test_chat_citation_upload_in_a_real_browser(server, browser, tmp_path):
     page.close()
 
 
+def test_serve_ingest_says_what_it_indexed_and_answers_from_it(real_settings, browser, tmp_path):
+    """`rag serve --ingest` (what ./setup.sh runs) on an empty index: the page's line ends on
+    what was indexed (both phases done), and a question is answered from it."""
+    import shutil
+
+    from playwright.sync_api import expect
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(SEED, folder)
+    for article in sorted((REPO / "corpus" / "wikinews" / "fr").glob("*.md"))[:40]:
+        shutil.copy(article, folder)
+    index = tmp_path / "index"
+    env = {**os.environ, "RAG_INDEX": str(index), "RAG_MODEL_CACHE": str(real_settings.model_cache)}
+    env.pop("RAG_AUTH", None)
+    with serving(index, env, args=["--ingest", str(folder)]) as url:
+        page = browser.new_page()
+        page.goto(url)
+        line = page.locator("#indexing")
+        expect(line).to_contain_text(f"Indexed {folder}: 41 added, 0 updated, 0 unchanged, in ", timeout=300_000)
+        _ask(page, "why is the EU looking at Mistral?")
+        expect(page.locator("#chat a.cite").first).to_be_visible()
+        page.screenshot(path=str(SCREENSHOTS / "serve-ingest.png"))
+        page.close()
+    assert len(list(folder.iterdir())) == 41
+
+
 def test_add_a_web_page_then_copy_a_cited_answer(server, browser, web_site):
     """The Documents tab adds a page by its link; the answer from it links to the page, and the
     copy button puts the answer with its citations on the clipboard as Markdown."""

@@ -48,7 +48,9 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-NAMESPACE = re.compile(r"^[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+)*:\S")  # "TEST PAGE:Self-publish", "Wikinews:Style"; not "Paris: a title"
+# A wiki namespace: words, then a colon with no space ("TEST PAGE:Self-publish", "Wikinews:Style");
+# not "Paris: talks resume" nor "Barcelona beat Madrid 3:0".
+NAMESPACE = re.compile(r"^[^\W\d_][^\W\d_ ]*(?: [^\W\d_]+)*:\S")
 TEST_PAGE = re.compile(r"\bthis is a test page\b|\bceci est une page de test\b", re.IGNORECASE)
 
 

@@ -57,9 +57,9 @@ class IngestState:
             return f"Indexing {self.label} stopped: {self.error}"
         if self.report is not None:
             r = self.report
-            parts = [f"{len(r.added)} added", f"{len(r.updated)} updated", f"{len(r.unchanged)} unchanged"]
+            parts = [f"{len(r.added):,} added", f"{len(r.updated):,} updated", f"{len(r.unchanged):,} unchanged"]
             if r.failed:
-                parts.append(f"{len(r.failed)} failed (`rag ingest {self.label}` lists why)")
+                parts.append(f"{len(r.failed):,} failed (`rag ingest {self.label}` lists why)")
             line = f"Indexed {self.label}: {', '.join(parts)}"
             if self.finished:
                 return f"{line}, in {duration(self.elapsed)}."
