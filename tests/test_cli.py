@@ -14,8 +14,9 @@ def test_ingest_json_contract_and_exit_status(runner, tmp_path, settings):
     result = runner.invoke(cli.main, ["ingest", str(tmp_path / "docs"), "--json"])
     assert result.exit_code == 1  # some files failed
     data = json.loads(result.stdout)
-    assert set(data) == {"added", "updated", "unchanged", "failed"}
-    assert data["added"] == 6 and data["updated"] == 0
+    assert set(data) == {"added", "updated", "unchanged", "failed", "chunks_embedded", "seconds"}
+    assert data["added"] == 6 and data["updated"] == 0 and data["chunks_embedded"] >= 6
+    assert {"reading", "embedding passages", "storing", "total"} <= set(data["seconds"])
     assert {"source", "error"} <= set(data["failed"][0])
     assert "Traceback" not in result.output
 
@@ -213,3 +214,13 @@ def test_the_rag_command_ends_without_a_last_walk_of_every_object(monkeypatch):
         assert exit_.value.code == 3 and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_ingest_timings_say_where_the_time_went(runner, tmp_path):
+    (tmp_path / "a.txt").write_text("Un article neuf sur les élections municipales à Lyon.", encoding="utf-8")
+    result = runner.invoke(cli.main, ["ingest", str(tmp_path / "a.txt"), "--timings"])
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.stderr.splitlines() if line.strip().startswith("time:"))
+    assert "reading" in line and "embedding passages" in line and "storing" in line and "total" in line
+    plain = runner.invoke(cli.main, ["ingest", str(tmp_path / "a.txt")])
+    assert "time:" not in plain.stderr
