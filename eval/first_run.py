@@ -31,6 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = "why is the EU looking at Mistral?"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and line clearing
 STEP = re.compile(r"✓ (.+?)\s+(\d+) s$")
 EVENTS = {
     "chat serving": re.compile(r"^Serving "),
@@ -88,7 +89,7 @@ def main() -> None:
             while time.monotonic() - started < args.timeout and proc.poll() is None:
                 text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
                 for line in text.replace("\r", "\n").splitlines():
-                    line = re.sub(r"\x1b\[K", "", line).strip()
+                    line = ANSI.sub("", line).strip()
                     step = STEP.search(line)
                     if step and f"step: {step.group(1)}" not in seen:
                         seen[f"step: {step.group(1)}"] = time.monotonic() - started
