@@ -19,7 +19,8 @@ EXTRAS_LOCK=.venv/extras.lock      # held while the test tools and LLM backends 
 EXTRAS_RUNNING=.venv/extras.running  # the PID of a background install (tests/conftest.py reads it)
 
 # One line per step: "  ✓ what  12 s". While it runs, on a terminal, the line shows the seconds
-# so far and the last thing the tool logged; on failure, the log's last lines and the log's path.
+# so far and the last thing the tool logged (in a log, a line a minute); on failure, the log's
+# last lines and the log's path.
 step() {
   local label=$1 log=$2
   shift 2
@@ -35,6 +36,13 @@ step() {
       sleep 1
     done
     printf '\r\033[K' >&2
+  else  # a log (CI): a line a minute while a long step runs
+    local waited=0
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 1
+      waited=$((waited + 1))
+      if [ $((waited % 60)) = 0 ]; then printf '  … %s: %d s so far\n' "$label" $((SECONDS - started)) >&2; fi
+    done
   fi
   if wait "$pid"; then
     printf '  ✓ %-34s %4d s\n' "$label" $((SECONDS - started)) >&2

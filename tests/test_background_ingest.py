@@ -23,11 +23,12 @@ def test_state_counts_files_and_guesses_the_time_left():
     assert state.seconds_left() == 90.0
     assert "250 of 1,000 files, about 2 min left" in state.describe()
     report = IngestReport(added=["a", "b"], unchanged=["c"], failed=[IngestFailure("d", "binary")])
-    stored = IngestState("corpus/", 1, 4, 100.0, report)
-    assert stored.running and stored.seconds_left() is None
+    stored = IngestState("corpus/", 1, 4, 100.0, report, phase_started=90.0)
+    assert stored.running and stored.seconds_left() == 30.0  # 10 s for the first of four documents
     assert stored.describe() == (
         "Indexed corpus/: 2 added, 0 updated, 1 unchanged, 1 failed (`rag ingest corpus/` lists why). Now embedding "
-        "their sentences for the reader (1 of 4 documents); until then an answer about them takes a second longer."
+        "their sentences for the reader (1 of 4 documents, about 30 s left); until then an answer about them takes "
+        "a second longer."
     )
     done = IngestState("corpus/", 4, 4, 161.0, report, finished=True)
     assert not done.running

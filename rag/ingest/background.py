@@ -39,18 +39,19 @@ class IngestState:
     report: IngestReport | None = None
     error: str = ""
     finished: bool = False
+    phase_started: float = 0.0  # `elapsed` when the reader's phase began
 
     @property
     def running(self) -> bool:
         return not self.finished and not self.error
 
     def seconds_left(self) -> float | None:
-        """A guess from the pace so far (None until a tenth of the files, or 20, are read)."""
-        if not self.running or self.report is not None or not self.total:
+        """A guess at the current phase's time left, from its pace so far (None until a tenth
+        of its files or documents, or 20, are done)."""
+        if not self.running or not self.total or self.done < min(20, max(1, self.total // 10)):
             return None
-        if self.done < min(20, max(1, self.total // 10)):
-            return None
-        return self.elapsed / self.done * (self.total - self.done)
+        spent = self.elapsed - (self.phase_started if self.report is not None else 0.0)
+        return spent / self.done * (self.total - self.done)
 
     def describe(self) -> str:
         if self.error:
@@ -63,9 +64,11 @@ class IngestState:
             line = f"Indexed {self.label}: {', '.join(parts)}"
             if self.finished:
                 return f"{line}, in {duration(self.elapsed)}."
+            left = self.seconds_left()
             return (
-                f"{line}. Now embedding their sentences for the reader ({self.done:,} of {self.total:,} documents); "
-                "until then an answer about them takes a second longer."
+                f"{line}. Now embedding their sentences for the reader ({self.done:,} of {self.total:,} documents"
+                + (f", about {duration(left)} left" if left is not None else "")
+                + "); until then an answer about them takes a second longer."
             )
         line = f"Indexing {self.label}: {self.done:,} of {self.total:,} files"
         left = self.seconds_left()
@@ -128,7 +131,8 @@ class BackgroundIngest:
         try:
             with self._lock:
                 report = self._ingest(self.paths, self._progress)
-                self._state = replace(self._state, done=0, total=0, report=report)
+                took = time.monotonic() - self._started
+                self._state = replace(self._state, done=0, total=0, report=report, elapsed=took, phase_started=took)
                 if self._prepare is not None:
                     self._prepare(self._progress)
         except Exception as exc:  # noqa: BLE001 - the chat goes on; the tab and the terminal say why
