@@ -51,6 +51,12 @@ REPO = HERE.parent
 RAG = str(Path(sys.executable).with_name("rag"))
 NEWS = HERE / "news" / "corpus"
 SUITES = [HERE / "suites" / "news.jsonl", HERE / "suites" / "demo.jsonl"]
+OUTCOMES = ("added", "updated", "unchanged", "failed")  # of `rag ingest --json`, counted
+
+
+def _count(value: object) -> int:
+    """A count from `rag ingest --json`: a number, or a list (the failures)."""
+    return value if isinstance(value, int) else len(value) if isinstance(value, list) else 0
 
 
 def questions(n: int) -> list[str]:
@@ -251,7 +257,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "memory_growth": round(growth, 4),
         "memory_along_the_run_mb": [round(m) for m in samples[:: max(1, len(samples) // 10)]],
         "uploads": upload_results,
-        "cli_ingest": {k: v if isinstance(v, int) else len(v) for k, v in cli_report.items()},
+        "cli_ingest": {k: _count(cli_report.get(k, 0)) for k in OUTCOMES},
         "documents": len(documents),
     }
 
