@@ -11,7 +11,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -30,6 +30,9 @@ Progress = Callable[[str, int, int], None]
 Prepare = Callable[[list[tuple[Document, list[Chunk]]]], None]
 """Called with each batch of documents just stored, to do now the work answering them will need
 (the reader embeds their sentences: rag/index/sentence_vectors.py)."""
+
+Read = tuple[Document, list[Chunk], DocumentInfo | None]
+"""A new or changed document as read: its chunks, and the version the index holds (if any)."""
 
 _CHUNKER_VERSION = "1"
 _EMBED_BATCH_CHUNKS = 256
@@ -112,13 +115,11 @@ def ingest(
     for done, path in enumerate(files, 1):
         if progress:
             progress("reading", done, total)
-        with run.timed("reading"):
-            run.file(path)
+        run.file(path)
     for done, (url, hints) in enumerate(items, len(files) + 1):
         if progress:
             progress("reading", done, total)
-        with run.timed("reading"):
-            run.page(url, hints)
+        run.page(url, hints)
     run.writer.flush()
     return run.report
 
@@ -143,34 +144,47 @@ class _Run:
         self.writer = _Writer(index, embedder, self.report, progress, prepare)
         self.fetcher = Fetcher(settings, allow_private)
 
-    def timed(self, stage: str) -> AbstractContextManager[None]:
-        return timed(self.report, stage, lambda: self.writer.busy)
-
     def file(self, path: Path) -> None:
+        with timed(self.report, "reading"):
+            read = self._read_file(path)
+        if read is not None:
+            self._keep(str(path), *read)
+
+    def page(self, url: str, hints: Origin | None = None) -> None:
+        """A web page, known by its URL: unchanged when the text extracted from it is (a page's
+        ads and counters change at every fetch; its article does not)."""
+        source = normalize_url(url)
+        with timed(self.report, "reading"):
+            read = self._read_page(source, hints)
+        if read is not None:
+            self._keep(source, *read)
+
+    def _keep(self, source: str, document: Document, chunks: list[Chunk], previous: DocumentInfo | None) -> None:
+        """A new or changed document read: counted, and handed to the writer."""
+        (self.report.updated if previous is not None else self.report.added).append(source)
+        self.writer.add(document, chunks)
+
+    def _read_file(self, path: Path) -> Read | None:
         try:
             data = check_readable(path, int(self.settings.max_file_mb * 1_000_000))
             digest = content_hash(data, self.settings)
             doc_id = doc_id_for(path)
             previous = self.known.get(doc_id)
             if self._unchanged(str(path), previous, digest):
-                return
+                return None
             document, chunks = read_isolated(
                 self.limits, path, data, doc_id, digest, self.settings.chunk_size, self.settings.chunk_overlap
             )
             self.source_by_hash[digest] = str(path)
         except DocumentError as exc:
             self.report.failed.append(IngestFailure(str(path), str(exc)))
-            return
+            return None
         except Exception as exc:  # a parser bug must not stop the run or lose other files
             self.report.failed.append(IngestFailure(str(path), f"could not be read ({type(exc).__name__}: {exc})"))
-            return
-        (self.report.updated if previous is not None else self.report.added).append(str(path))
-        self.writer.add(document, chunks)
+            return None
+        return document, chunks, previous
 
-    def page(self, url: str, hints: Origin | None = None) -> None:
-        """A web page, known by its URL: unchanged when the text extracted from it is (a page's
-        ads and counters change at every fetch; its article does not)."""
-        source = normalize_url(url)
+    def _read_page(self, source: str, hints: Origin | None) -> Read | None:
         try:
             fetched = self.fetcher.page(source)
             doc_id = doc_id_for_url(source)
@@ -189,17 +203,16 @@ class _Run:
             digest = content_hash(text.encode("utf-8"), self.settings)
             previous = self.known.get(doc_id)
             if self._unchanged(source, previous, digest):
-                return
+                return None
             document, chunks = with_content_hash(document, chunks, digest)
             self.source_by_hash[digest] = source
         except DocumentError as exc:
             self.report.failed.append(IngestFailure(source, str(exc)))
-            return
+            return None
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run
             self.report.failed.append(IngestFailure(source, f"could not be read ({type(exc).__name__}: {exc})"))
-            return
-        (self.report.updated if previous is not None else self.report.added).append(source)
-        self.writer.add(document, chunks)
+            return None
+        return document, chunks, previous
 
     def feed_items(self, feed: str) -> list[tuple[str, Origin | None]]:
         """The pages a feed links to (a failure is reported under the feed's URL)."""
@@ -234,14 +247,13 @@ class _Run:
 
 
 @contextmanager
-def timed(report: IngestReport, stage: str, minus: Callable[[], float] = lambda: 0.0) -> Iterator[None]:
-    """Count the seconds of a `with` block for `stage` in the report, less what `minus()` grew
-    by meanwhile (the reading stage leaves out the writer's time, which has stages of its own)."""
-    started, before = time.perf_counter(), minus()
+def timed(report: IngestReport, stage: str) -> Iterator[None]:
+    """Count the seconds of a `with` block for `stage` in the report."""
+    started = time.perf_counter()
     try:
         yield
     finally:
-        report.timed(stage, time.perf_counter() - started - (minus() - before))
+        report.timed(stage, time.perf_counter() - started)
 
 
 def doc_id_for_url(url: str) -> str:
@@ -275,7 +287,6 @@ class _Writer:
         self.prepare = prepare
         self.pending: list[tuple[Document, list[Chunk]]] = []
         self.queued = self.embedded = 0
-        self.busy = 0.0  # seconds spent in flush(), for the reading stage's time
         self._loading: threading.Thread | None = None
 
     def _load(self) -> None:
@@ -299,7 +310,7 @@ class _Writer:
         if self.prepare is None:
             return
         try:
-            with self._timed("reader's sentence vectors"):
+            with timed(self.report, "reader's sentence vectors"):
                 self.prepare(batch)
         except Exception as exc:  # noqa: BLE001 - stored is stored; answering does that work later
             self.prepare = None
@@ -308,17 +319,7 @@ class _Writer:
                 "they are stored, and questions about them embed their sentences as they are asked (slower)"
             )
 
-    def _timed(self, stage: str) -> AbstractContextManager[None]:
-        return timed(self.report, stage)
-
     def flush(self) -> None:
-        started = time.perf_counter()
-        try:
-            self._flush()
-        finally:
-            self.busy += time.perf_counter() - started
-
-    def _flush(self) -> None:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
@@ -326,9 +327,9 @@ class _Writer:
         if self.progress:
             self.progress("embedding", self.embedded, self.queued)
         try:
-            with self._timed("loading the model"):
+            with timed(self.report, "loading the model"):
                 model = self.embedder()
-            with self._timed("embedding passages"):
+            with timed(self.report, "embedding passages"):
                 vectors = model.embed_passages(texts)
         except Exception as exc:  # the documents of this batch fail; what is stored stays as it was
             for document, _ in batch:
@@ -339,7 +340,7 @@ class _Writer:
                 items.append((document, chunks, vectors[offset : offset + len(chunks)]))
                 offset += len(chunks)
             try:
-                with self._timed("storing"):
+                with timed(self.report, "storing"):
                     self.index.write(items)  # one write for the batch
             except Exception as exc:  # the batch's documents fail; their previous versions stay
                 for document, _ in batch:
