@@ -154,12 +154,8 @@ def keep_only(index: Path, doc_ids: Iterable[str]) -> int:
     """Drop the rows of every document not among these (the store's documents: one removed
     through another client of a Chroma server leaves its rows here); how many documents' rows
     were dropped."""
-    path = index / FILE_NAME
-    if not path.exists():
-        return 0
-    kept = SentenceVectors(path, "", 0)
-    gone = kept.documents() - set(doc_ids)
-    kept.forget(gone)
+    gone = documents_with_sentence_vectors(index) - set(doc_ids)
+    forget_documents(index, gone)
     return len(gone)
 
 
