@@ -59,8 +59,7 @@ def serve(
         stderr().print("The index is empty: add documents in the Documents tab, or run `rag ingest corpus/`")
     page = ChatUI(pipeline)
     if ingest_paths:
-        label = " ".join(str(p) for p in ingest_paths)
-        _report_progress(page.index_in_background(list(ingest_paths), label))
+        _report_progress(page.index_in_background(list(ingest_paths)))
     stderr().print(f"Serving {pipeline.store.location} on http://{host}:{port} (Ctrl+C to stop)", highlight=False)
     page.launch(host=host, port=port, auth=credentials, quiet=True)
 

@@ -100,7 +100,7 @@ class BackgroundIngest:
         self._ingest = ingest
         self._prepare = prepare
         self.paths = list(paths)
-        self.label = label or ", ".join(str(p) for p in self.paths)
+        self.label = label or " ".join(str(p) for p in self.paths)
         self._lock = lock or threading.Lock()
         self._state = IngestState(self.label, 0, 0, 0.0)
         self._started = 0.0
