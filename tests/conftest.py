@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "corpus"
 SEED = CORPUS / "000_99cf57f4aa2db4ae.txt"  # the seed article: what the tests index (corpus/ is 1,142 articles)
 RAG = str(Path(sys.executable).with_name("rag"))
+CHROMIUM = "/usr/bin/chromium"  # Debian's, which the browser tests drive (setup.sh installs it)
 EXTRAS_RUNNING = REPO / ".venv" / "extras.running"  # setup.sh's background install, while it runs
 
 
@@ -58,8 +59,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """What the slow tests need and this machine lacks, named before they fail on it."""
     missing = []
-    if not Path("/usr/bin/chromium").exists():
-        missing.append("Chromium (/usr/bin/chromium; the browser tests)")
+    if not Path(CHROMIUM).exists():
+        missing.append(f"Chromium ({CHROMIUM}; the browser tests)")
     try:
         import llama_cpp  # noqa: F401
     except ImportError:
