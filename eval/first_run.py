@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from eval.machine import cpu_description
+
 REPO = Path(__file__).resolve().parents[1]
 QUESTION = "why is the EU looking at Mistral?"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # colours and line clearing
@@ -40,14 +42,6 @@ EVENTS = {
     "background install done": re.compile(r"^Test tools and LLM backends installed"),
     "background install failed": re.compile(r"^The background install of the test tools failed"),
 }
-
-
-def cpu() -> str:
-    info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
-    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
-    notable = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
-    return f"{name} ({', '.join(notable)}; {os.cpu_count()} cores)"
 
 
 def answered(port: int) -> bool:
@@ -66,7 +60,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=7861, help="the chat's port for this run (default 7861)")
     parser.add_argument("--timeout", type=float, default=1800, help="give up after this many seconds")
     args = parser.parse_args()
-    print(f"CPU: {cpu()}")
+    print(f"CPU: {cpu_description()}")
     with tempfile.TemporaryDirectory() as tmp:
         clone, home, log = Path(tmp) / "rag-news", Path(tmp) / "home", Path(tmp) / "terminal.log"
         subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)

@@ -14,28 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from eval.machine import cpu_name
 from rag.judge.registry import local_judge
 from rag.models.embedder import cpu_has_bf16, make_embedder
 from rag.settings import Settings
 from rag.text.sentences import split_sentences
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def guard_calls(limit: int) -> list[tuple[str, str, str]]:
