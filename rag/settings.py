@@ -54,6 +54,10 @@ class Settings:
     candidates: int = 100
     fusion: str = "relative"
     lexical_weight: float = 0.4
+    # A question's names (rag/text/names.py) found verbatim in a passage weigh this much beside
+    # the dense and BM25 sides (1 - lexical_weight and lexical_weight), when the name is rare
+    # enough to tell passages apart: in at most `candidates` chunks. 0 turns it off.
+    name_weight: float = 0.4
     # A question naming a year or a month ("in 2016", "en mars 2018") searches the documents
     # dated then (rag/text/dates.py); off: only --since/--until narrow.
     dates_from_question: bool = True
@@ -142,6 +146,8 @@ class Settings:
             raise SettingsError(f"llm_timeout must be a positive number of seconds (got {self.llm_timeout})")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise SettingsError(f"lexical_weight must be between 0 and 1 (got {self.lexical_weight})")
+        if not 0.0 <= self.name_weight <= 1.0:
+            raise SettingsError(f"name_weight must be between 0 and 1 (got {self.name_weight})")
 
 
 def _coerce(name: str, raw: str, default: Any) -> Any:

@@ -63,3 +63,23 @@ def test_follow_up_is_condensed_with_the_previous_question(indexed, tmp_path):
     assert queries == ["Que défend le président de Microsoft ? Et que promet-il ?"]
     assert answer.question == "Et que promet-il ?"
     assert not answer.abstained and "principes d'ouverture" in answer.text
+
+
+def test_who_is_a_name_is_answered_by_the_sentence_that_defines_it(settings, tmp_path):
+    """A reader that scores every sentence under its bar would abstain; a sentence that says who
+    the name is, in an apposition, answers "Who is Brad Smith?" by its form, alone, with the
+    description as the short answer."""
+    from rag.pipeline import build_pipeline
+    from tests.conftest import FakeEmbedder
+
+    (tmp_path / "ms.txt").write_text(
+        "Microsoft défend son partenariat avec OpenAI. Il a favorisé la concurrence, assure Brad Smith, "
+        "président de Microsoft. Le groupe investit aussi dans Mistral AI."
+    )
+    strict = build_pipeline(settings.with_(min_sentence_score=0.99), embedder=FakeEmbedder())
+    strict.ingest([tmp_path])
+    answer = strict.ask("Who is Brad Smith?")
+    assert not answer.abstained
+    assert answer.citations[0].quote == "Il a favorisé la concurrence, assure Brad Smith, président de Microsoft."
+    assert answer.to_json()["citations"][0]["answer_span"]["text"] == "président de Microsoft"
+    assert strict.ask("Who was Brad Smith speaking to?").abstained  # not a "who is" question

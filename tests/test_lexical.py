@@ -8,8 +8,9 @@ from rag.pipeline import build_pipeline
 from tests.conftest import FakeEmbedder
 
 
-def test_tokens_are_lowercased_stemmed_words_without_stopwords():
-    assert tokens("Les élections présidentielles et le Président") == ["élect", "présidentiel", "président"]
+def test_tokens_are_lowercased_stemmed_words_without_stopwords_or_accents():
+    assert tokens("Les élections présidentielles et le Président") == ["elect", "presidentiel", "president"]
+    assert tokens("François") == tokens("Francois")
     assert tokens("a I à l' de") == []
 
 
@@ -152,3 +153,24 @@ def test_a_query_of_stopwords_or_punctuation_finds_nothing_and_does_not_fail(ind
     assert lexical.search("le la les de", 5) == []
     assert lexical.search('"* OR NEAR( ) AND -', 5) == []
     assert indexed.search('"voitures" OR *', 2)  # dense results still come back
+
+
+def test_named_finds_the_chunks_holding_a_name_in_any_of_its_spellings_and_skips_common_ones(fake_pipeline, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "smith.txt").write_text("Brad Smith, président de Microsoft, défend le partenariat.")
+    (docs / "mexique.txt").write_text("Porfirio Díaz devient président du Mexique en 1876.")
+    for i in range(4):
+        (docs / f"tour{i}.txt").write_text(f"Étape {i} du Tour de France : un coureur de France gagne.")
+    fake_pipeline.ingest([docs])
+    lexical = fake_pipeline.index.lexical
+
+    def sources(names, most=3):
+        return [node.metadata["source"].rsplit("/", 1)[-1] for node, _ in lexical.named(names, most)]
+
+    assert sources([["Brad Smith"]]) == ["smith.txt"]
+    assert sources([["Smith Brad"]]) == []  # a phrase, not two words anywhere
+    assert sources([["Mexico", "Mexique"]]) == ["mexique.txt"]
+    assert sources([["Diaz"]]) == ["mexique.txt"]  # without its accent
+    assert sources([["France"]]) == []  # in 4 chunks: more than `most`, it tells none apart
+    assert sorted(sources([["France"]], most=10)) == [f"tour{i}.txt" for i in range(4)]

@@ -249,3 +249,20 @@ def test_a_reader_on_other_token_embeddings_keeps_its_own(real_settings, real_pi
     assert not reader.share_token_embeddings(Other())
     assert not reader.share_token_embeddings(object())  # an embedder without token embeddings
     assert reader.model[0].auto_model.embeddings.word_embeddings is not other
+
+
+def test_who_is_brad_smith_reads_the_article_that_names_him(real_settings, tmp_path):
+    """The issue's case: over the seed and English articles, one of which quotes a shipping
+    researcher named Smith again and again, e5 and BM25 put the English article first for
+    "Who is Brad Smith?"; the passages in another language that hold the whole name come first."""
+    from rag.pipeline import build_pipeline
+
+    english = sorted((REPO / "corpus" / "wikinews" / "en").glob("*.md"))
+    ship = [path for path in english if "indonesian-cargo-ship" in path.name]
+    assert ship
+    settings = real_settings.with_(index=tmp_path / "index")
+    pipeline = build_pipeline(settings)
+    assert pipeline.ingest([SEED, *{*ship, *english[:24]}], defer_reader=True).ok
+    without = build_pipeline(settings.with_(name_weight=0.0), embedder=pipeline.embedder)
+    assert without.search("Who is Brad Smith?", top_k=1)[0].source != str(SEED)
+    assert pipeline.search("Who is Brad Smith?", top_k=1)[0].source == str(SEED)

@@ -107,3 +107,29 @@ def test_a_passage_only_bm25_found_is_given_its_dense_score_too(indexed):
     stored = store.collection.get(ids=[mistral], include=["embeddings"])["embeddings"][0]
     expected = float(np.dot(stored, embedder.embed_query("Bruxelles thon quotas")))
     assert found[mistral] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_name_found_in_an_article_in_another_language_is_not_outvoted(settings, tmp_path):
+    """ "Who is Brad Smith?" over a French article naming him once and an English one about
+    another Smith, who is named again and again: the dense side and BM25 prefer the English
+    one; the name side (the passages in another language that hold the whole name) does not."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "microsoft.txt").write_text(
+        "Le partenariat avec OpenAI a favorisé la concurrence, assure Brad Smith, président de Microsoft."
+    )
+    (docs / "ship.txt").write_text("Who is Smith? Smith is the researcher who is tracking the ship.")
+    for name, text in ARTICLES.items():  # other subjects, as a real index has
+        (docs / name).write_text(text)
+    # The fake embedder's vectors are bags of words: the English article's cosine is far above the
+    # French one's, more than e5's; the name weighs as much as the other two sides here (the
+    # default, on e5: tests/test_real_model.py).
+    on = build_pipeline(settings.with_(name_weight=1.0), embedder=FakeEmbedder())
+    on.ingest([docs])
+    off = build_pipeline(settings.with_(name_weight=0.0), embedder=FakeEmbedder())
+    assert off.search("Who is Brad Smith?", top_k=1)[0].source.endswith("ship.txt")
+    assert on.search("Who is Brad Smith?", top_k=1)[0].source.endswith("microsoft.txt")
+    # In the question's own language BM25 counts the name already: nothing is added there.
+    assert [h.source for h in on.search("Qui est Brad Smith ?")] == [
+        h.source for h in off.search("Qui est Brad Smith ?")
+    ]

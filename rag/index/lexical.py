@@ -19,17 +19,18 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.index.nodes import signature
 from rag.index.sqlite import connect, immediate
 from rag.settings import Settings
-from rag.text.words import bm25_stopwords
+from rag.text.words import bm25_stopwords, fold
 
 if TYPE_CHECKING:
     from llama_index.core.schema import BaseNode
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     from rag.text.dates import DateRange
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
-SCHEMA_VERSION = "2"  # the tokenizer and the tables: another version is rebuilt
+SCHEMA_VERSION = "3"  # the tokenizer and the tables: another version is rebuilt
 _DOCS_PER_READ = 200
 
 
@@ -55,9 +56,15 @@ def _stemmer() -> Any:
 
 
 def tokens(text: str) -> list[str]:
-    """The words BM25 counts: lower-cased, stopwords dropped, French stems."""
+    """The words BM25 counts: lower-cased, stopwords dropped, French stems, then without
+    accents ("Francois" finds "François")."""
     stop = bm25_stopwords()
-    return [_stem_word(word) for word in _TOKEN.findall(text.lower()) if word not in stop]
+    return [_fold_stem(word) for word in _TOKEN.findall(text.lower()) if word not in stop]
+
+
+@functools.lru_cache(maxsize=200_000)
+def _fold_stem(word: str) -> str:
+    return fold(_stem_word(word))
 
 
 class LexicalIndex:
@@ -211,6 +218,41 @@ class LexicalIndex:
             .fetchall()
         )
         return [(metadata_dict_to_node(json.loads(meta), text), -float(rank)) for text, meta, rank in rows]
+
+    def named(
+        self, names: Iterable[Sequence[str]], most: int, dates: DateRange | None = None
+    ) -> list[tuple[BaseNode, float]]:
+        """The chunks that hold one of `names` verbatim (any of a name's spellings, each as a
+        phrase of its tokens), scored by the rarity of the names they hold (the sum of their log
+        inverse chunk frequency). A name held by more than `most` chunks tells none apart and is
+        left out."""
+        from llama_index.core.vector_stores.utils import metadata_dict_to_node
+
+        self.sync()
+        db = self._db()
+        total = max(self.count(), 1)
+        within, bounds = "", tuple[int, ...]()
+        if dates is not None:
+            within, bounds = " AND chunks.date_to >= ? AND chunks.date_from <= ?", (max(dates.low, 1), dates.high)
+        found: dict[int, tuple[str, str]] = {}
+        scores: dict[int, float] = {}
+        for name in names:
+            phrases = list(dict.fromkeys(" ".join(words) for words in map(tokens, name) if words))
+            if not phrases:
+                continue
+            rows = db.execute(
+                "SELECT chunks.id, chunks.text, chunks.meta FROM fts JOIN chunks ON chunks.id = fts.rowid "
+                f"WHERE fts MATCH ?{within} LIMIT ?",
+                (" OR ".join(f'"{phrase}"' for phrase in phrases), *bounds, most + 1),
+            ).fetchall()
+            if not rows or len(rows) > most:
+                continue
+            rarity = math.log(1 + total / len(rows))
+            for row_id, text, meta in rows:
+                found[row_id] = (text, meta)
+                scores[row_id] = scores.get(row_id, 0.0) + rarity
+        ranked = sorted(scores, key=lambda row_id: -scores[row_id])
+        return [(metadata_dict_to_node(json.loads(found[r][1]), found[r][0]), scores[r]) for r in ranked]
 
 
 def lexical_path(settings: Settings) -> Path:
