@@ -265,6 +265,7 @@ def test_the_suites_are_found_in_the_settings_folder(tmp_path, monkeypatch):
     """`rag eval` with no suite runs those of settings.suites_dir (the repository's eval/suites/
     from its folder); a folder without suites says where they are looked for."""
     assert [p.name for p in evaluation.shipped_suites(Settings().suites_dir)] == [
+        "crowd.jsonl",
         "demo.jsonl",
         "news.jsonl",
         "piaf.jsonl",
@@ -273,3 +274,24 @@ def test_the_suites_are_found_in_the_settings_folder(tmp_path, monkeypatch):
         evaluation.shipped_suites(tmp_path)
     monkeypatch.setenv("RAG_SUITES_DIR", str(tmp_path))
     assert Settings.from_env().suites_dir == tmp_path
+
+
+def test_suites_over_the_same_corpus_share_one_index(fake_models, settings, tmp_path):
+    """The demo and crowd suites both ask about corpus/: it is ingested once for both."""
+    first = _suite(tmp_path)
+    second = tmp_path / "second.jsonl"
+    second.write_text(first.read_text().replace('"suite": "mini"', '"suite": "other"'))
+    built = []
+
+    def factory(settings, embedder=None):
+        built.append(settings.index)
+        return build_pipeline(settings, embedder or FakeEmbedder())
+
+    results, _ = run_suites([first, second], settings, pipeline_factory=factory)
+    assert len(built) == 1
+    assert [(r.suite, r.id) for r in results] == [
+        ("mini", "jobs"),
+        ("mini", "tokyo"),
+        ("other", "jobs"),
+        ("other", "tokyo"),
+    ]

@@ -288,6 +288,7 @@ def run_suites(
     """Run each suite against its corpus in a temporary index; a broken suite is skipped, named."""
     results: list[CaseResult] = []
     skipped: list[str] = []
+    pipelines: dict[Path, Pipeline] = {}
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
         embedder = None
         for number, path in enumerate(paths):
@@ -301,11 +302,14 @@ def run_suites(
                 skipped.append(f"{path}: corpus folder {suite.corpus} not found; suite skipped")
                 continue
             factory = pipeline_factory or build_pipeline
-            # One model for every suite: the first pipeline loads it, the next ones reuse it.
-            index = Path(tmp) / f"{number}-{suite.name}"
-            pipeline = factory(settings.with_(index=index, chroma_url=""), embedder)
-            report = pipeline.ingest([suite.corpus])
-            skipped.extend(f"{suite.name}: corpus file {f.source}: {f.error}" for f in report.failed)
+            # One model for every suite: the first pipeline loads it, the next ones reuse it;
+            # suites over the same corpus (demo and crowd) share its index, ingested once.
+            if suite.corpus not in pipelines:
+                index = Path(tmp) / f"{number}-{suite.name}"
+                pipelines[suite.corpus] = factory(settings.with_(index=index, chroma_url=""), embedder)
+                report = pipelines[suite.corpus].ingest([suite.corpus])
+                skipped.extend(f"{suite.name}: corpus file {f.source}: {f.error}" for f in report.failed)
+            pipeline = pipelines[suite.corpus]
             embedder = pipeline.embedder
             judge = make_judge(settings, embedder)
             for done, case in enumerate(suite.cases, 1):
