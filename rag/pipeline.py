@@ -30,6 +30,7 @@ from rag.read.scorer import NothingToPrepare, Passage, SentenceScorer
 from rag.search.hybrid import HybridRetriever
 from rag.settings import Settings
 from rag.text.dates import DateRange, range_in_question, wants_recent
+from rag.text.followup import follows
 from rag.types import Answer, AnswerSentence, Chunk, Document, DocumentInfo, Hit, IngestReport
 
 # What the CLI and the web app use (see the module's docstring).
@@ -214,10 +215,13 @@ class Pipeline:
 
         A follow-up ("and what did Brad Smith say about it?") is condensed with the previous
         question for retrieval, so that "it" finds the same articles; an LLM also sees the
-        previous question; the answer is for the follow-up itself. `dates` keeps only the
+        previous question; the answer is for the follow-up itself. A question that names its
+        own subject and points back at nothing is asked alone (rag/text/followup.py). `dates` keeps only the
         documents dated within it; the Answer says which range was applied.
         """
         question = _clean_question(question)
+        if not (history and follows(question, history[-1])):
+            history = ()  # a new subject: the previous one would steer the search elsewhere
         query = _clean_question(f"{history[-1]} {question}") if history else question
         hits, applied = self.retrieve(query, question, top_k, dates)
         for event in self.answerer(backend).stream(question, hits, history):

@@ -83,3 +83,23 @@ def test_who_is_a_name_is_answered_by_the_sentence_that_defines_it(settings, tmp
     assert answer.citations[0].quote == "Il a favorisé la concurrence, assure Brad Smith, président de Microsoft."
     assert answer.to_json()["citations"][0]["answer_span"]["text"] == "président de Microsoft"
     assert strict.ask("Who was Brad Smith speaking to?").abstained  # not a "who is" question
+
+
+def test_a_question_on_a_new_subject_is_not_searched_with_the_previous_one(indexed, tmp_path):
+    """After a question on fishing, "Combien de personnes le secteur automobile emploie-t-il en
+    Europe ?" names its own subject: it is searched alone, and "Et que promet-il ?" after a
+    question on Microsoft's president still reads on it."""
+    queries = []
+    search = indexed.retriever.search
+    indexed.retriever.search = lambda query, top_k=None, *rest: queries.append(query) or search(query, top_k, *rest)
+    indexed.ask(
+        "Combien de personnes l'industrie automobile emploie-t-elle en Europe ?",
+        history=["Que veulent les pêcheurs bretons ?"],
+    )
+    indexed.ask(
+        "Et combien de voitures ?", history=["Combien de personnes l'industrie automobile emploie-t-elle en Europe ?"]
+    )
+    assert queries == [
+        "Combien de personnes l'industrie automobile emploie-t-elle en Europe ?",
+        "Combien de personnes l'industrie automobile emploie-t-elle en Europe ? Et combien de voitures ?",
+    ]

@@ -307,3 +307,32 @@ def test_model_process_crash_does_not_take_the_app_down(served_index):
         assert after.get("fallback") != "failed", after.get("notice")
         assert _model_process(pids[0]) != model
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_a_follow_up_keeps_its_subject_and_a_new_question_does_not(served_index, server, browser, tmp_path):
+    """The issue's case: after a question on the EastMed pipeline, "How much will it cost?" reads
+    on EastMed, and "Combien d'argent Mistral AI a-t-elle levé ?" reads on Mistral AI: the sources
+    panel shows the passages of the question asked, not the previous subject's."""
+    from playwright.sync_api import expect
+
+    eastmed = tmp_path / "eastmed.txt"
+    eastmed.write_text(
+        "date 2020-01-02 Le gazoduc EastMed reliera Israël, Chypre et la Grèce\n\n"
+        "La Grèce, Chypre et Israël ont signé l'accord sur le gazoduc EastMed, long de 1 900 kilomètres. "
+        "Le gazoduc coûtera environ 6 milliards d'euros et doit être achevé en 2025.\n"
+    )
+    _, env = served_index
+    subprocess.run([RAG, "ingest", str(eastmed)], env=env, check=True, capture_output=True)
+    page = browser.new_page()
+    page.goto(server)
+    _ask(page, "What is the EastMed pipeline?")
+    expect(page.locator("#sources")).to_contain_text("EastMed", timeout=30_000)
+    _ask(page, "Combien d'argent Mistral AI a-t-elle levé ?")
+    expect(page.locator("#sources")).to_contain_text("Mistral AI", timeout=30_000)
+    sources = page.locator("#sources").inner_text()
+    assert "EastMed" not in sources.split("Mistral AI")[0], sources  # the seed's passages come first
+    _ask(page, "What is the EastMed pipeline?")
+    _ask(page, "How much will it cost?")
+    expect(page.locator("#chat .message-row").last).to_contain_text("6 milliards", timeout=30_000)
+    expect(page.locator("#sources")).to_contain_text("EastMed", timeout=30_000)
+    page.close()
