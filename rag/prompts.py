@@ -12,6 +12,11 @@ ABSTAIN = {
     "sont listés ci-dessous.",
 }
 
+HEDGE = {
+    "en": "The articles may not answer this directly; the closest sentence says:",
+    "fr": "Les articles ne répondent peut-être pas directement à cette question ; la phrase la plus proche dit :",
+}
+
 # What the model must write, alone, when the passages don't answer the question.
 NO_ANSWER = "NO_ANSWER"
 
@@ -36,6 +41,11 @@ Answer in {language}, with a citation [n] after each sentence (or {no_answer}):"
 
 def abstain_message(language: str) -> str:
     return ABSTAIN.get(language, ABSTAIN["en"])
+
+
+def hedge_message(language: str) -> str:
+    """What a hedged answer says before its quotes (rag/answer/confidence.py)."""
+    return HEDGE.get(language, HEDGE["en"])
 
 
 def answer_prompt(

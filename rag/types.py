@@ -189,6 +189,17 @@ class Answer:
     # it wrote held); empty when no fallback happened.
     fallback: str = ""
     dates: DateRange | None = None  # the publication dates the passages were narrowed to
+    # The probability that the answer is right (rag/answer/confidence.py); None when the reader
+    # has no calibrated confidence, or for an abstention. `hedge`, when the confidence is under
+    # the model's bar, is what is shown before the quotes ("The articles may not answer this
+    # directly; the closest sentence says:"), in the question's language.
+    confidence: float | None = None
+    hedge: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """ "answer", "hedged" or "abstained"."""
+        return "abstained" if self.abstained else "hedged" if self.hedge else "answer"
 
     def to_json(self) -> dict[str, object]:
         """The `rag ask --json` object; an abstention adds the closest passages."""
@@ -196,10 +207,15 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "outcome": self.outcome,
             "citations": [c.to_json() for c in self.citations],
             "backend": self.backend,
             "sentences": [s.to_json() for s in self.sentences],
         }
+        if self.confidence is not None:
+            data["confidence"] = round(self.confidence, 4)
+        if self.hedge:
+            data["hedge"] = self.hedge
         if self.removed_citations:
             data["removed_citations"] = self.removed_citations
         if self.notice:

@@ -336,3 +336,24 @@ def test_a_follow_up_keeps_its_subject_and_a_new_question_does_not(served_index,
     expect(page.locator("#chat .message-row").last).to_contain_text("6 milliards", timeout=30_000)
     expect(page.locator("#sources")).to_contain_text("EastMed", timeout=30_000)
     page.close()
+
+
+def test_a_hedged_answer_looks_different_from_an_answer(server, browser):
+    """The seed says that the UK and the US look at Microsoft and OpenAI too, not which countries
+    "look into the relationship": the reader quotes its closest sentence, and the confidence
+    model (about 0.59 against its bar of 0.69 here) hedges it: the chat says so before the quote
+    and sets the quote apart. A sure answer has neither."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(server)
+    _ask(page, "Which other countries are looking into the relationship between Microsoft and OpenAI?")
+    last = page.locator("#chat .message-row").last
+    expect(last.locator(".hedge")).to_contain_text("may not answer this directly", timeout=30_000)
+    expect(last.locator(".hedged")).to_be_visible()
+    expect(last).to_contain_text("Confidence")
+    _ask(page, "How much has Microsoft invested in OpenAI?")
+    last = page.locator("#chat .message-row").last
+    expect(last).to_contain_text("13 milliards", timeout=30_000)
+    assert last.locator(".hedge").count() == 0 and last.locator(".hedged").count() == 0
+    page.close()

@@ -85,3 +85,18 @@ def test_each_loader_checks_its_shipped_weights(monkeypatch, weights: Path):
     with pytest.raises(ModelError, match="evidence.json do not match their hash in manifest.json"):
         EvidenceModel.read(weights / "evidence.json")
     module._check.cache_clear()
+
+
+def test_the_confidence_model_is_checked_too(monkeypatch, weights: Path):
+    from rag.answer.confidence import load_calibration
+    from rag.models import weights as module
+
+    monkeypatch.setattr(module, "WEIGHTS_DIR", weights.resolve())
+    module._check.cache_clear()
+    assert load_calibration(str(weights / "confidence.json")) is not None
+    module._check.cache_clear()
+    (weights / "confidence.json").write_text((weights / "confidence.json").read_text() + " ")
+    load_calibration.cache_clear()  # read once per process, like the hashes
+    with pytest.raises(ModelError, match="confidence.json do not match their hash"):
+        load_calibration(str(weights / "confidence.json"))
+    module._check.cache_clear()

@@ -29,6 +29,8 @@ CSS = """
 .source .meta { color: #57606a; font-size: 0.85em; }
 a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .abstained { color: #9a6700; font-weight: 600; }
+.hedge { color: #9a6700; font-style: italic; margin-bottom: 4px; }
+.hedged { display: block; border-left: 3px solid #d4a72c; padding-left: 8px; color: #57606a; }
 .unsupported { background: #fff1e5; color: #953800; border-bottom: 1px dashed #953800; }
 .notice { color: #57606a; font-size: 0.9em; margin-top: 6px; }
 .source a.origin { color: inherit; }

@@ -27,6 +27,10 @@ def answer_markdown(answer: Answer) -> str:
         body = " ".join(sentence_html(s) for s in answer.sentences if not s.dropped)
     else:
         body = _link_citations(html.escape(answer.text))
+    if answer.hedge:  # not sure enough to be the answer: the closest sentence, shown as such
+        body = f'<div class="hedge">{html.escape(answer.hedge)}</div><span class="hedged">{body}</span>'
+    if answer.confidence is not None:
+        body += f'<div class="notice confidence">Confidence {answer.confidence:.0%}</div>'
     if answer.notice:
         body += f'<div class="notice">Note: {html.escape(answer.notice)}</div>'
     if answer.dates is not None:
@@ -71,7 +75,7 @@ def answer_as_markdown(answer: Answer) -> str:
         text = " ".join(f"{s.text} {''.join(f'[{n}]' for n in s.citations)}".strip() for s in kept)
     else:
         text = answer.text
-    lines = [text, ""]
+    lines = [f"_{answer.hedge}_", "", text, ""] if answer.hedge else [text, ""]
     for c in answer.citations:
         where = f"<{c.url}>" if c.url else c.source
         lines.append(f"[{c.n}] {c.title} ({c.date}), {where}: « {' '.join(c.quote.split())} »")

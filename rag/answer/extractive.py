@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Protocol
 
+from rag.answer.confidence import Calibration, confidence_features, load_calibration
 from rag.models.embedder import Embedder
-from rag.prompts import abstain_message
+from rag.prompts import abstain_message, hedge_message
 from rag.read.features import answer_span
 from rag.read.registry import make_scorer
 from rag.read.scorer import ReaderInput, SentenceScorer
@@ -174,13 +175,36 @@ class ExtractiveAnswerer:
         text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
         # Each sentence is a verbatim quote of the passage it cites: supported by construction.
         sentences = tuple(AnswerSentence(c.quote, (c.n,), True, 1.0) for c in citations)
-        return Answer(question, text, False, citations, tuple(hits), self.name, sentences)
+        calibration = self._calibration()
+        confidence = calibration.confidence(signals(question, chosen, ranked)) if calibration else None
+        hedged = calibration is not None and confidence is not None and confidence < calibration.model.threshold
+        hedge = hedge_message(detect_language(question)) if hedged else ""
+        return Answer(
+            question, text, False, citations, tuple(hits), self.name, sentences, confidence=confidence, hedge=hedge
+        )
+
+    def _calibration(self) -> Calibration | None:
+        """The confidence model, when it was fitted on this answerer's reader's scores."""
+        calibration = load_calibration()
+        return calibration if calibration is not None and calibration.reader == self.settings.reader else None
 
     def stream(
         self, question: str, hits: Sequence[Hit], history: Sequence[str] = ()
     ) -> Iterator[AnswerSentence | Answer]:
         """The extractive answer is ready at once: a single Answer."""
         yield self.answer(question, hits)
+
+
+def signals(question: str, chosen: Sequence[Candidate], ranked: Sequence[Candidate]) -> dict[str, float]:
+    """The confidence model's features of the answer quoting `chosen` (the first is the best)."""
+    runner_up = next((c for c in ranked if not any(c.overlaps(x) for x in chosen)), None)
+    return confidence_features(
+        question,
+        chosen[0].score,
+        runner_up.score if runner_up else None,
+        [c.text for c in chosen],
+        [(c.hit.title, c.hit.text) for c in chosen],
+    )
 
 
 def _answer_span(question: str, quote: str) -> tuple[int, int] | None:

@@ -126,11 +126,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for metric in METRICS:
         value = summary[metric]
         table.add_row(metric, "n/a" if value is None else f"{value:.3f}", str(summary[f"{metric}_cases"]))
-    for name in ("false_abstentions", "unanswerable_abstained"):
+    for name in ("false_abstentions", "unanswerable_abstained", "hedged", "confidently_wrong", "right_unhedged"):
         if summary.get(name) is not None:
             table.add_row(name.replace("_", " "), f"{summary[name]:.3f}", "")
     for pair, value in summary.get("answered_by_languages", {}).items():
         table.add_row(f"answered, {pair}", f"{value:.3f}", "")
+    if summary.get("risk_coverage_area") is not None:
+        table.add_row("risk-coverage area (lower is better)", f"{summary['risk_coverage_area']:.3f}", "")
     table.add_row("latency p50 / p95 (s)", f"{summary['latency_p50_s']} / {summary['latency_p95_s']}", "")
     Console().print(table)
     if "fallbacks" in summary:

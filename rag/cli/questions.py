@@ -162,8 +162,12 @@ def _print_answer(events: Iterator[AnswerSentence | Answer]) -> None:
         stderr().print(f"[yellow]Notice:[/yellow] {answer.notice}", highlight=False)
     if answer.dates is not None:
         stderr().print(f"[dim]{answer.dates.note()}[/dim]", highlight=False)
+    if answer.hedge:
+        click.echo(click.style(answer.hedge, fg="yellow"))
     if not streamed or answer.abstained or answer.backend == "extractive":
         click.echo(answer.text)
+    if answer.confidence is not None:
+        stderr().print(f"[dim]Confidence {answer.confidence:.0%}[/dim]", highlight=False)
     click.echo()
     _print_sources(answer)
 

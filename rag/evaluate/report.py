@@ -22,6 +22,9 @@ tr.fail td:first-child { border-left: 3px solid #cf222e; } tr.pass td:first-chil
 """
 
 
+_OUTCOME = {"abstained": "abstained: ", "hedged": "hedged: "}
+
+
 def _bars(summary: dict[str, Any]) -> str:
     rows = [(m, summary.get(m)) for m in METRICS]
     width, bar, height = 560, 320, 26 * len(rows) + 10
@@ -38,6 +41,33 @@ def _bars(summary: dict[str, Any]) -> str:
             parts.append(f'<text x="{175 + bar}" y="{y + 14}" font-size="13" fill="#57606a">n/a</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _risk_coverage(summary: dict[str, Any]) -> str:
+    """Accuracy of the answers given, most confident first, against the share of questions."""
+    curve = summary.get("risk_coverage")
+    if not curve:
+        return "<p class='muted'>No answer carried a confidence (the reader has no calibration).</p>"
+    width, height, left, bottom = 560, 220, 40, 30
+    plot_w, plot_h = width - left - 10, height - bottom - 10
+
+    def point(coverage: float, accuracy: float) -> str:
+        return f"{left + coverage * plot_w:.1f},{10 + (1 - accuracy) * plot_h:.1f}"
+
+    line = " ".join(point(c, a) for c, a in curve)
+    area = summary.get("risk_coverage_area")
+    return (
+        f'<svg width="{width}" height="{height}" role="img" aria-label="risk-coverage curve">'
+        f'<rect x="{left}" y="10" width="{plot_w}" height="{plot_h}" fill="#f6f8fa"/>'
+        f'<polyline points="{line}" fill="none" stroke="#0969da" stroke-width="2"/>'
+        f'<text x="0" y="16" font-size="12">1.0</text><text x="0" y="{10 + plot_h}" font-size="12">0.0</text>'
+        f'<text x="{left}" y="{height - 8}" font-size="12">share of questions answered, most confident first</text>'
+        f'<text x="{left + plot_w - 40}" y="{height - 8}" font-size="12">1.0</text></svg>'
+        f"<p class='muted'>Accuracy of the answers given (vertical) against coverage; area under the risk "
+        f"{_cell(area)}. Hedged {_cell(summary.get('hedged'))} of questions, confidently wrong "
+        f"{_cell(summary.get('confidently_wrong'))}, right and unhedged {_cell(summary.get('right_unhedged'))} "
+        f"of the answerable.</p>"
+    )
 
 
 def _latency_histogram(latencies: Sequence[float]) -> str:
@@ -77,7 +107,7 @@ def render_html(results: Sequence[CaseResult], summary: dict[str, Any]) -> str:
         reasons = "<br>".join(html.escape(x) for x in r.judge_reasons)
         rows.append(
             f"<tr class='{'fail' if r.failed else 'pass'}'><td>{html.escape(r.suite)}/{html.escape(r.id)}</td>"
-            f"<td>{html.escape(r.question)}</td><td>{'abstained: ' if r.abstained else ''}{html.escape(r.answer)}"
+            f"<td>{html.escape(r.question)}</td><td>{_OUTCOME.get(r.outcome, '')}{html.escape(r.answer)}"
             f"<div class='muted'>{reasons}</div></td>{cells}<td class='num'>{r.latency_s:.2f}</td></tr>"
         )
     skipped = "".join(f"<li>{html.escape(s)}</li>" for s in summary.get("skipped", []))
@@ -90,6 +120,7 @@ def render_html(results: Sequence[CaseResult], summary: dict[str, Any]) -> str:
 <p>{summary.get("cases", 0)} cases, {failing} with a metric below 1, {len(summary.get("skipped", []))} skipped.
 Latency p50 {_cell(p50)} s, p95 {_cell(p95)} s.</p>
 <h2>Metric overview</h2>{_bars(summary)}
+<h2>Confidence: risk and coverage</h2>{_risk_coverage(summary)}
 <h2>Latency distribution</h2>{_latency_histogram([r.latency_s for r in results])}
 <h2>Cases (failing first)</h2>
 <table><thead><tr><th>case</th><th>question</th><th>answer</th>{head}<th class='num'>s</th></tr></thead>

@@ -97,6 +97,16 @@ class CaseResult:
     fallback: str = ""  # why the extractive answer replaced the model's (Answer.fallback)
     generated_sentences: int = 0  # what an LLM wrote, shown or not, and how much of it held
     generated_supported: int = 0
+    outcome: str = ""  # "answer", "hedged" or "abstained" (Answer.outcome)
+    confidence: float | None = None  # the answer's calibrated confidence, when it has one
+
+    @property
+    def right(self) -> bool | None:
+        """Whether the answer shown is right: every fact and a source, or no answer to an
+        unanswerable question; None when the case cannot tell (no facts)."""
+        if not self.answerable:
+            return self.abstained
+        return None if self.answered is None else self.answered == 1.0
 
     @property
     def failed(self) -> bool:
@@ -170,6 +180,8 @@ def score_case(suite: str, case: Case, answer: Answer, latency: float, judge: Ju
         backend=answer.backend,
         notice=answer.notice,
         fallback=answer.fallback,
+        outcome=answer.outcome,
+        confidence=answer.confidence,
     )
     written = answer.rejected or (answer.sentences if answer.backend != "extractive" else ())
     result.generated_sentences = len(written)
@@ -256,11 +268,38 @@ def summarize(results: Sequence[CaseResult], skipped: Sequence[str]) -> dict[str
             for pair in pairs
             if (values := [r.answered for r in results if r.languages == pair and r.answered is not None])
         }
+    summary.update(confidence_figures(results))
     latencies = [r.latency_s for r in results]
     for name, q in (("latency_p50_s", 0.5), ("latency_p95_s", 0.95)):
         value = percentile(latencies, q)
         summary[name] = None if value is None else round(value, 4)
     return summary
+
+
+def confidence_figures(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """How far the answers' confidence can be trusted: the share of questions hedged, of
+    questions given a wrong answer unhedged ("confidently wrong"), of answerable questions
+    answered right unhedged, and the risk-coverage curve: the answers given, most confident
+    first, with the accuracy of the first k against the share of questions they cover, and the
+    area under its risk (the mean share of wrong answers over the curve; lower is better)."""
+    judged = [r for r in results if r.right is not None]
+    answerable = [r for r in judged if r.answerable]
+    figures: dict[str, Any] = {
+        "hedged": _share(r.outcome == "hedged" for r in results),
+        "confidently_wrong": _share(r.outcome == "answer" and not r.right for r in judged),
+        "right_unhedged": _share(r.outcome == "answer" and bool(r.right) for r in answerable),
+    }
+    given = sorted(
+        (r for r in judged if not r.abstained and r.confidence is not None), key=lambda r: -(r.confidence or 0.0)
+    )
+    if given and judged:
+        curve, right = [], 0
+        for k, r in enumerate(given, 1):
+            right += r.answerable and bool(r.right)
+            curve.append((round(k / len(judged), 4), round(right / k, 4)))
+        figures["risk_coverage"] = curve
+        figures["risk_coverage_area"] = round(sum(1.0 - accuracy for _, accuracy in curve) / len(curve), 4)
+    return figures
 
 
 def _share(flags: Iterable[bool]) -> float | None:
