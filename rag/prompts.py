@@ -13,8 +13,11 @@ ABSTAIN = {
 }
 
 HEDGE = {
-    "en": "The articles may not answer this directly; the closest sentence says:",
-    "fr": "Les articles ne répondent peut-être pas directement à cette question ; la phrase la plus proche dit :",
+    "en": ("The articles may not answer this directly; the closest sentence says:", "the closest sentences say:"),
+    "fr": (
+        "Les articles ne répondent peut-être pas directement à cette question ; la phrase la plus proche dit :",
+        "les phrases les plus proches disent :",
+    ),
 }
 
 # What the model must write, alone, when the passages don't answer the question.
@@ -43,9 +46,10 @@ def abstain_message(language: str) -> str:
     return ABSTAIN.get(language, ABSTAIN["en"])
 
 
-def hedge_message(language: str) -> str:
+def hedge_message(language: str, sentences: int = 1) -> str:
     """What a hedged answer says before its quotes (rag/answer/confidence.py)."""
-    return HEDGE.get(language, HEDGE["en"])
+    one, several = HEDGE.get(language, HEDGE["en"])
+    return one if sentences == 1 else one[: one.rindex(";") + 2] + several
 
 
 def answer_prompt(

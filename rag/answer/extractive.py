@@ -178,7 +178,7 @@ class ExtractiveAnswerer:
         calibration = self._calibration()
         confidence = calibration.confidence(signals(question, chosen, ranked)) if calibration else None
         hedged = calibration is not None and confidence is not None and confidence < calibration.model.threshold
-        hedge = hedge_message(detect_language(question)) if hedged else ""
+        hedge = hedge_message(detect_language(question), len(citations)) if hedged else ""
         return Answer(
             question, text, False, citations, tuple(hits), self.name, sentences, confidence=confidence, hedge=hedge
         )
