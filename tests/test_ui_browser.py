@@ -316,10 +316,10 @@ def test_a_follow_up_keeps_its_subject_and_a_new_question_does_not(served_index,
     from playwright.sync_api import expect
 
     eastmed = tmp_path / "eastmed.txt"
-    eastmed.write_text(
-        "date 2020-01-02 Le gazoduc EastMed reliera Israël, Chypre et la Grèce\n\n"
-        "La Grèce, Chypre et Israël ont signé l'accord sur le gazoduc EastMed, long de 1 900 kilomètres. "
-        "Le gazoduc coûtera environ 6 milliards d'euros et doit être achevé en 2025.\n"
+    eastmed.write_text(  # in English: the other tests' uploads hold an English article on a project's cost
+        "date 2020-01-02 The EastMed pipeline will link Israel, Cyprus and Greece\n\n"
+        "Greece, Cyprus and Israel signed the agreement on the EastMed gas pipeline, 1,900 kilometres long. "
+        "The pipeline will cost about 6 billion euros and is due to be finished in 2025.\n"
     )
     _, env = served_index
     subprocess.run([RAG, "ingest", str(eastmed)], env=env, check=True, capture_output=True)
@@ -333,7 +333,7 @@ def test_a_follow_up_keeps_its_subject_and_a_new_question_does_not(served_index,
     assert "EastMed" not in sources.split("Mistral AI")[0], sources  # the seed's passages come first
     _ask(page, "What is the EastMed pipeline?")
     _ask(page, "How much will it cost?")
-    expect(page.locator("#chat .message-row").last).to_contain_text("6 milliards", timeout=30_000)
+    expect(page.locator("#chat .message-row").last).to_contain_text("6 billion", timeout=30_000)
     expect(page.locator("#sources")).to_contain_text("EastMed", timeout=30_000)
     page.close()
 

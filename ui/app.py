@@ -33,6 +33,7 @@ a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 .hedged { display: block; border-left: 3px solid #d4a72c; padding-left: 8px; color: #57606a; }
 .unsupported { background: #fff1e5; color: #953800; border-bottom: 1px dashed #953800; }
 .notice { color: #57606a; font-size: 0.9em; margin-top: 6px; }
+.confidence { color: #57606a; font-size: 0.85em; margin-top: 4px; }
 .source a.origin { color: inherit; }
 """
 

@@ -30,7 +30,7 @@ def answer_markdown(answer: Answer) -> str:
     if answer.hedge:  # not sure enough to be the answer: the closest sentence, shown as such
         body = f'<div class="hedge">{html.escape(answer.hedge)}</div><span class="hedged">{body}</span>'
     if answer.confidence is not None:
-        body += f'<div class="notice confidence">Confidence {answer.confidence:.0%}</div>'
+        body += f'<div class="confidence">Confidence {answer.confidence:.0%}</div>'
     if answer.notice:
         body += f'<div class="notice">Note: {html.escape(answer.notice)}</div>'
     if answer.dates is not None:
