@@ -12,11 +12,14 @@ ABSTAIN = {
     "sont listés ci-dessous.",
 }
 
-HEDGE = {
-    "en": ("The articles may not answer this directly; the closest sentence says:", "the closest sentences say:"),
+HEDGE = {  # before one quote, before several
+    "en": (
+        "The articles may not answer this directly; the closest sentence says:",
+        "The articles may not answer this directly; the closest sentences say:",
+    ),
     "fr": (
         "Les articles ne répondent peut-être pas directement à cette question ; la phrase la plus proche dit :",
-        "les phrases les plus proches disent :",
+        "Les articles ne répondent peut-être pas directement à cette question ; les phrases les plus proches disent :",
     ),
 }
 
@@ -49,7 +52,7 @@ def abstain_message(language: str) -> str:
 def hedge_message(language: str, sentences: int = 1) -> str:
     """What a hedged answer says before its quotes (rag/answer/confidence.py)."""
     one, several = HEDGE.get(language, HEDGE["en"])
-    return one if sentences == 1 else one[: one.rindex(";") + 2] + several
+    return one if sentences == 1 else several
 
 
 def answer_prompt(

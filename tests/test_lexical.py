@@ -164,6 +164,7 @@ def test_named_finds_the_chunks_holding_a_name_in_any_of_its_spellings_and_skips
         (docs / f"tour{i}.txt").write_text(f"Étape {i} du Tour de France : un coureur de France gagne.")
     fake_pipeline.ingest([docs])
     lexical = fake_pipeline.index.lexical
+    lexical.sync()  # as the BM25 search before it does in HybridRetriever.search
 
     def sources(names, most=3):
         return [node.metadata["source"].rsplit("/", 1)[-1] for node, _ in lexical.named(names, most)]

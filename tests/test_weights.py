@@ -93,10 +93,10 @@ def test_the_confidence_model_is_checked_too(monkeypatch, weights: Path):
 
     monkeypatch.setattr(module, "WEIGHTS_DIR", weights.resolve())
     module._check.cache_clear()
-    assert load_calibration(str(weights / "confidence.json")) is not None
+    assert load_calibration(weights / "confidence.json") is not None
     module._check.cache_clear()
     (weights / "confidence.json").write_text((weights / "confidence.json").read_text() + " ")
     load_calibration.cache_clear()  # read once per process, like the hashes
     with pytest.raises(ModelError, match="confidence.json do not match their hash"):
-        load_calibration(str(weights / "confidence.json"))
+        load_calibration(weights / "confidence.json")
     module._check.cache_clear()

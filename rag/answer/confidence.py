@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag.errors import ModelError
 from rag.models.logistic import LogisticModel
@@ -76,11 +77,8 @@ def confidence_features(
 
 
 @functools.cache
-def load_calibration(path: str = str(CONFIDENCE_FILE)) -> Calibration | None:
+def load_calibration(file: Path = CONFIDENCE_FILE) -> Calibration | None:
     """The shipped confidence model (None when the file is absent: answers carry no confidence)."""
-    from pathlib import Path
-
-    file = Path(path)
     if not file.is_file():
         return None
     try:

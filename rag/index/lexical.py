@@ -205,9 +205,7 @@ class LexicalIndex:
         if not words:
             return []
         match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-        within, bounds = "", tuple[int, ...]()
-        if dates is not None:  # documents whose dates overlap the range
-            within, bounds = " AND chunks.date_to >= ? AND chunks.date_from <= ?", (max(dates.low, 1), dates.high)
+        within, bounds = _within(dates)
         rows = (
             self._db()
             .execute(
@@ -225,15 +223,14 @@ class LexicalIndex:
         """The chunks that hold one of `names` verbatim (any of a name's spellings, each as a
         phrase of its tokens), scored by the rarity of the names they hold (the sum of their log
         inverse chunk frequency). A name held by more than `most` chunks tells none apart and is
-        left out."""
+        left out. It reads the index as the last `search` left it, without syncing again:
+        HybridRetriever.search calls it just after the BM25 search synced (one fingerprint read
+        of the store a question, not two)."""
         from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-        self.sync()
         db = self._db()
         total = max(self.count(), 1)
-        within, bounds = "", tuple[int, ...]()
-        if dates is not None:
-            within, bounds = " AND chunks.date_to >= ? AND chunks.date_from <= ?", (max(dates.low, 1), dates.high)
+        within, bounds = _within(dates)
         found: dict[int, tuple[str, str]] = {}
         scores: dict[int, float] = {}
         for name in names:
@@ -253,6 +250,14 @@ class LexicalIndex:
                 scores[row_id] = scores.get(row_id, 0.0) + rarity
         ranked = sorted(scores, key=lambda row_id: -scores[row_id])
         return [(metadata_dict_to_node(json.loads(found[r][1]), found[r][0]), scores[r]) for r in ranked]
+
+
+def _within(dates: DateRange | None) -> tuple[str, tuple[int, ...]]:
+    """The SQL condition, and its values, that keeps the chunks of documents whose dates overlap
+    `dates` (none when no range is given)."""
+    if dates is None:
+        return "", ()
+    return " AND chunks.date_to >= ? AND chunks.date_from <= ?", (max(dates.low, 1), dates.high)
 
 
 def lexical_path(settings: Settings) -> Path:

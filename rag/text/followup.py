@@ -46,11 +46,11 @@ def follows(question: str, previous: str) -> bool:
     strong = [m.group().lower() for m in _POINTS_BACK.finditer(text) if m.group().lower() not in _WEAK]
     if strong:
         return True
-    own = [name for name in question_names(question) if fold(name) not in fold(previous)]
-    if own:
+    names = question_names(question)
+    if any(fold(name) not in fold(previous) for name in names):
         return False  # it names its own subject
     if len(re.findall(r"\w+", question)) <= SHORT:
         return True
     # No name of its own: a question about "the company", "the deal", "the victims" reads on
     # the previous subject; one with possessives pointing back too.
-    return bool(_POINTS_BACK.search(text)) or not question_names(question)
+    return bool(_POINTS_BACK.search(text)) or not names

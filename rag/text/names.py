@@ -33,6 +33,12 @@ _COMMON = frozenset(
 )
 
 
+@functools.cache
+def _not_names() -> frozenset[str]:
+    """Words that are no name even capitalised: the stopwords and the words questions open with."""
+    return bm25_stopwords() | _COMMON
+
+
 def question_names(question: str) -> list[str]:
     """The names in `question`, in order, each once: runs of capitalised words or acronyms."""
     names: list[str] = []
@@ -55,7 +61,7 @@ def question_names(question: str) -> list[str]:
             close()
         lower = word.lower()
         acronym = len(word) > 1 and word.isupper()  # "EU", "AI": French stopwords in lower case
-        capital = word[0].isupper() and (acronym or lower not in bm25_stopwords() | _COMMON)
+        capital = word[0].isupper() and (acronym or lower not in _not_names())
         if i == 0 and lower in _COMMON and not acronym:
             capital = False  # "What", "Qui": the question's first word
         if capital:
