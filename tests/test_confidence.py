@@ -101,3 +101,27 @@ def test_confidence_figures_and_the_risk_coverage_curve():
     assert figures["hedged"] == 0.25 and figures["confidently_wrong"] == 0.25 and figures["right_unhedged"] == 0.5
     assert figures["risk_coverage"] == [(0.25, 1.0), (0.5, 0.5), (0.75, 0.3333)]
     assert figures["risk_coverage_area"] == pytest.approx(round((0 + 0.5 + 0.6667) / 3, 4), abs=1e-4)
+
+
+def test_calibration_sets_the_lowest_bar_that_leaves_few_confident_wrong_answers():
+    """eval/reader/calibrate_confidence.py: the bar leaves at most the given share of the
+    questions with an unhedged wrong answer, and is the lowest that does."""
+    from eval.reader.calibrate_confidence import fit
+    from rag.answer.confidence import Calibration
+
+    rows, right = [], []
+    for i in range(40):  # right answers have a wider margin, with some overlap
+        good = i % 2 == 0
+        rows.append(
+            {"score": 0.97, "gap": (0.5 if good else 0.1) + (i % 7) * 0.03, "names_held": 1.0, "words_held": 0.5}
+        )
+        right.append(good)
+    model, figures = fit(rows, right, questions=50, most_wrong=0.10)
+    calibration = Calibration(model, "evidence", "test")
+    confidences = [calibration.confidence(row) for row in rows]
+    wrong_unhedged = sum(c >= model.threshold and not r for c, r in zip(confidences, right, strict=True))
+    assert wrong_unhedged <= 5 and figures["confidently wrong (share of questions)"] == wrong_unhedged / 50
+    lower = [c for c in confidences if c < model.threshold]
+    if lower:  # one step lower would leave too many
+        bar = max(lower)
+        assert sum(c >= bar and not r for c, r in zip(confidences, right, strict=True)) > 5
