@@ -11,7 +11,7 @@ from eval.judge.fitting import best_threshold
 from rag import cli
 from rag.cli import common
 from rag.evaluate.judging import read_labelled
-from rag.judge.embedded import EmbeddedJudge, JudgeCase
+from rag.judge.embedded import WEIGHTS_FILE, EmbeddedJudge, JudgeCase
 from rag.text.words import fold
 from tests.conftest import FakeEmbedder
 
@@ -57,6 +57,51 @@ def test_the_weakest_claim_decides(judge):
         "Elle a infligé 9 milliards d'amende à Amazon.",
     )
     assert two.score < one.score and len(two.claims) == 2
+
+
+def test_an_answer_is_supported_as_much_as_all_its_claims_together(judge):
+    answer = (
+        "La Commission examine l'accord entre Microsoft et Mistral AI. "
+        "La firme de Redmond a investi 13 milliards de dollars dans OpenAI."
+    )
+    verdict = judge.judge("Que se passe-t-il ?", [PASSAGE], answer)
+    (_, first), (_, second) = verdict.claims
+    assert 0 < second < 1 and 0 < first < 1  # neither sentence is a verbatim quote
+    assert verdict.score == pytest.approx(first * second, rel=1e-3)
+
+
+def test_an_unsupported_answer_points_at_its_weakest_sentence_at_least(judge):
+    weights = json.loads(WEIGHTS_FILE.read_text())
+    weights["sentence_threshold"] = 0.0  # no sentence is below
+    strict = EmbeddedJudge(ConstantEmbedder(), weights)
+    good, bad = "La Commission européenne examine l'accord.", "Google a investi 40 milliards dans Anthropic."
+    answer = f"{good} {bad}"
+    verdict = strict.judge("Que se passe-t-il ?", [PASSAGE], answer)
+    assert not verdict.supported
+    assert [answer[a:b] for a, b in verdict.spans] == [bad]
+
+
+def test_the_guards_judge_a_sentence_at_the_sentence_cut_not_the_answers(judge):
+    sentence = "La firme de Redmond a investi 13 milliards de dollars dans OpenAI."
+    verdict = judge.judge("Combien ?", [PASSAGE], sentence)
+    assert verdict.supported and verdict.score < 1.0
+    weights = json.loads(WEIGHTS_FILE.read_text())
+    weights["sentence_threshold"] = verdict.score + 1e-6
+    strict = EmbeddedJudge(ConstantEmbedder(), weights)
+    assert strict.judge("Combien ?", [PASSAGE], sentence).supported  # the answer's cut is unchanged
+    alone = strict.judge_sentence("Combien ?", [PASSAGE], sentence)
+    assert not alone.supported and alone.spans == ((0, len(sentence)),)
+
+
+def test_word_pairs_tell_a_reworded_sentence_from_a_composed_one(judge):
+    copied, composed = judge.evidence(
+        [
+            JudgeCase("Q ?", (PASSAGE,), "La Commission européenne examine l'accord."),
+            JudgeCase("Q ?", (PASSAGE,), "L'accord examine la Commission européenne de Mistral."),
+        ]
+    )
+    assert copied.values["bigram"] == 1.0
+    assert composed.values["bigram"] == pytest.approx(3 / 7)
 
 
 def test_empty_answer_and_missing_passages(judge):

@@ -36,15 +36,16 @@ INVENTED = [
 
 
 def test_english_answers_over_french_passages(judge):
-    """Across languages the judge ranks supported claims above invented ones and flags the
-    invented names and numbers. (Its absolute scores sit near the threshold there: the word
-    evidence that carries most weight in one language says nothing across two.)"""
+    """Across languages the judge ranks supported claims above invented ones, rejects the invented
+    ones, and names their invented names, numbers and words."""
     question = "What is happening between Microsoft, OpenAI and the EU?"
     good = [judge.judge(question, [PASSAGE_FR], a) for a in SUPPORTED]
     bad = [judge.judge(question, [PASSAGE_FR], a) for a in INVENTED]
     assert min(v.score for v in good) > max(v.score for v in bad) + 0.2
     assert not any(v.supported for v in bad)
     assert any("Anthropic" in r for r in bad[0].reasons) and any("2" in r for r in bad[1].reasons)
+    # the words that meet nothing in the French passage, found by their vectors (no shared spelling)
+    assert any(r.startswith("words with no counterpart") and "fined" in r for r in bad[1].reasons)
 
 
 def test_figures_on_held_apart_halueval(judge, tmp_path):

@@ -222,7 +222,7 @@ class GenerativeAnswerer:
         if not any(ch.isalpha() for ch in text) or any(s.text == text for s in draft.checked):
             return None  # no words, or a sentence the model already wrote (small models loop)
         if cited:
-            verdict = self.judge.judge(draft.question, [draft.hits[n - 1].text for n in cited], text)
+            verdict = self.judge.judge_sentence(draft.question, [draft.hits[n - 1].text for n in cited], text)
             supported, score, reasons = verdict.supported, verdict.score, verdict.reasons
         else:
             supported, score = False, 0.0

@@ -48,6 +48,9 @@ class LLMJudge:
     def judge(self, question: str, contexts: Sequence[str], answer: str) -> Verdict:
         return self.judge_many([JudgeCase(question, tuple(contexts), answer)])[0]
 
+    def judge_sentence(self, question: str, contexts: Sequence[str], sentence: str) -> Verdict:
+        return self.judge(question, contexts, sentence)  # supported when every claim is, whatever their number
+
     def judge_many(self, cases: Sequence[JudgeCase]) -> list[Verdict]:
         return [self._judge(case) for case in cases]
 

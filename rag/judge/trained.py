@@ -194,6 +194,9 @@ class TrainedJudge:
             out[position] = score
         return out
 
+    def judge_sentence(self, question: str, contexts: Sequence[str], sentence: str) -> Verdict:
+        return self.judge(question, contexts, sentence)  # its one threshold holds for answers and sentences alike
+
     def judge_many(self, cases: Sequence[JudgeCase]) -> list[Verdict]:
         claims, scores = self.claim_scores(cases)
         by_case: dict[int, list[tuple[Claim, float]]] = {}

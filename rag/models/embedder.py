@@ -98,6 +98,43 @@ class SentenceTransformersEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return list(self._query_vector(text))
 
+    def passages_and_words(self, texts: Sequence[str], layer: int) -> tuple[Any, list[tuple[list[str], Any]]]:
+        """In one pass over the model: the texts' vectors as passages (those of embed_passages,
+        unit length: the mean of the last layer, as the model's pooling does), and each text's
+        words (as written) with their vectors at `layer` (the mean of the word's pieces, unit
+        length). Middle layers align a word with its translation (multilingual models learn
+        that): the judge reads them to find a claim's words in the passages across languages."""
+        import numpy as np
+        import torch
+
+        st: Any = self._model._model
+        tokenizer, model = st.tokenizer, st[0].auto_model
+        prefix = self._model.text_instruction or ""
+        vectors = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
+        words: list[tuple[list[str], Any]] = [([], vectors[:0]) for _ in texts]
+        lengths = self._token_counts(texts)
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        for start in range(0, len(order), self._model.embed_batch_size):
+            batch = order[start : start + self._model.embed_batch_size]
+            encoded = tokenizer(
+                [prefix + texts[i] for i in batch],
+                return_tensors="pt",
+                padding=True,
+                truncation=True,
+                max_length=st.max_seq_length,
+                return_offsets_mapping=True,
+            )
+            offsets = encoded.pop("offset_mapping").tolist()
+            with torch.inference_mode(), self._precision():
+                hidden = model(**encoded, output_hidden_states=True).hidden_states
+            mask = encoded["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden[-1].float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            vectors[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            states = torch.nn.functional.normalize(hidden[layer].float(), dim=-1).numpy()
+            for row, i in enumerate(batch):
+                words[i] = _words_of(texts[i], len(prefix), offsets[row], states[row])
+        return vectors, words
+
     def token_embeddings(self) -> Any:
         """The model's token embedding layer (a torch module), for a reader built on the same
         base model to share (rag/read/adapter.py); None when it cannot be found."""
@@ -112,6 +149,29 @@ class SentenceTransformersEmbedder:
         # `rag ask` needs the question's vector twice (dense search, then sentence scoring).
         with self._precision():
             return tuple(self._model.get_query_embedding(text))
+
+
+def _words_of(text: str, skip: int, offsets: list[list[int]], states: Any) -> tuple[list[str], Any]:
+    """Group a text's pieces into words (pieces that touch), past the first `skip` characters
+    (the prefix); each word's vector is the mean of its pieces', unit length."""
+    import numpy as np
+
+    spans: list[list[int]] = []  # [start, end, first piece, last piece + 1]
+    for k, (a, b) in enumerate(offsets):
+        if b <= a or a < skip:
+            continue  # special tokens, padding, the prefix
+        a, b = a - skip, b - skip
+        while a < b and text[a].isspace():
+            a += 1  # sentencepiece's pieces may carry the space before them
+        if spans and a <= spans[-1][1]:
+            spans[-1][1], spans[-1][3] = b, k + 1
+        else:
+            spans.append([a, b, k, k + 1])
+    if not spans:
+        return [], np.zeros((0, states.shape[-1]), dtype=np.float32)
+    vectors = np.stack([states[first:last].mean(axis=0) for _, _, first, last in spans])
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+    return [text[a:b] for a, b, _, _ in spans], vectors
 
 
 def untraced_callback_manager() -> Any:
