@@ -3,9 +3,10 @@
 It needs no LLM and no download. Each sentence of the answer is a claim; a claim gets nine
 pieces of evidence, then a logistic model turns them into a probability of being supported. The
 model is fitted on what real LLMs write: RAGTruth's training answers by GPT-4, GPT-3.5, Llama-2
-and Mistral, each sentence labelled by the spans people marked unsupported; its threshold is the
-one that best detects hallucinated answers (F1) on sources held apart from the fit
-(`python -m eval.judge.train`). The evidence:
+and Mistral, each sentence labelled by the spans people marked unsupported; on sources held apart
+from the fit, its answer cut is the one that best detects hallucinated answers (F1), its sentence
+cut the one that best finds the sentences people marked (`python -m eval.judge.train`). The
+evidence:
 
 - gain: how much closer (e5 cosine) the question *with the claim* comes to the best passage
   sentence than the question alone does; works across languages;
@@ -20,11 +21,16 @@ one that best detects hallucinated answers (F1) on sources held apart from the f
   passages, ..."), which real models write and no passage states.
 
 When the claim and the passages are in different languages the word features say nothing, so a
-second model, fitted without the word features, decides. A claim of four words or more quoted
+second model decides, fitted without them but with `unaligned`: the share of the claim's content
+words whose vector at a middle layer of e5 (where a word meets its translation) meets no word of
+the passages. Its one cut keeps as many faithful held-apart sentences as the sentence cut within
+a language does, and an answer judged across languages is supported when each sentence reaches
+it. A claim of four words or more quoted
 word for word from a passage is supported, whatever the model says; a bare "yes" or "no" is
 judged as the statement its question makes. An answer is supported with the probability that all
 its claims are (the product of theirs): a long answer has more chances to slip than a short one,
-and people mark an answer unsupported when one span is.
+and people mark an answer unsupported when one span is. The guards of generated answers judge a
+sentence at a time (`judge_sentence`), at the sentence cut.
 """
 
 from __future__ import annotations
@@ -308,7 +314,7 @@ class EmbeddedJudge:
 
         for claim in claims:
             claim.values["unaligned"] = 0.0
-        word_vectors = getattr(self.embedder, "passages_and_words", None)
+        word_vectors = getattr(self.embedder, "word_vectors", None)
         crossing = [
             c for c in claims if (c.cross_language or self.align_every) and glued_passages(cases[c.case].contexts)
         ]
@@ -318,7 +324,7 @@ class EmbeddedJudge:
         for claim in crossing:
             for text in (claim.text, *glued_passages(cases[claim.case].contexts)):
                 texts.setdefault(text, len(texts))
-        _, words = word_vectors(list(texts), ALIGN_LAYER)
+        words = word_vectors(list(texts), ALIGN_LAYER)
         for claim in crossing:
             written, vectors = words[texts[claim.text]]
             content = [k for k, w in enumerate(written) if _is_content(w, self._stopwords)]

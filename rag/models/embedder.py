@@ -98,20 +98,18 @@ class SentenceTransformersEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return list(self._query_vector(text))
 
-    def passages_and_words(self, texts: Sequence[str], layer: int) -> tuple[Any, list[tuple[list[str], Any]]]:
-        """In one pass over the model: the texts' vectors as passages (those of embed_passages,
-        unit length: the mean of the last layer, as the model's pooling does), and each text's
-        words (as written) with their vectors at `layer` (the mean of the word's pieces, unit
-        length). Middle layers align a word with its translation (multilingual models learn
-        that): the judge reads them to find a claim's words in the passages across languages."""
-        import numpy as np
+    def word_vectors(self, texts: Sequence[str], layer: int) -> list[tuple[list[str], Any]]:
+        """Each text's words (as written) and their vectors at one of the model's layers: the
+        mean of the word's pieces, unit length; texts read as passages (with their prefix),
+        truncated to the model's length. Middle layers align a word with its translation
+        (multilingual models learn that): the judge reads them to find a claim's words in the
+        passages across languages."""
         import torch
 
         st: Any = self._model._model
         tokenizer, model = st.tokenizer, st[0].auto_model
         prefix = self._model.text_instruction or ""
-        vectors = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-        words: list[tuple[list[str], Any]] = [([], vectors[:0]) for _ in texts]
+        words: list[tuple[list[str], Any]] = [([], None) for _ in texts]
         lengths = self._token_counts(texts)
         order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for start in range(0, len(order), self._model.embed_batch_size):
@@ -126,14 +124,11 @@ class SentenceTransformersEmbedder:
             )
             offsets = encoded.pop("offset_mapping").tolist()
             with torch.inference_mode(), self._precision():
-                hidden = model(**encoded, output_hidden_states=True).hidden_states
-            mask = encoded["attention_mask"].unsqueeze(-1).float()
-            pooled = (hidden[-1].float() * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            vectors[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            states = torch.nn.functional.normalize(hidden[layer].float(), dim=-1).numpy()
+                hidden = model(**encoded, output_hidden_states=True).hidden_states[layer]
+            states = torch.nn.functional.normalize(hidden.float(), dim=-1).numpy()
             for row, i in enumerate(batch):
                 words[i] = _words_of(texts[i], len(prefix), offsets[row], states[row])
-        return vectors, words
+        return words
 
     def token_embeddings(self) -> Any:
         """The model's token embedding layer (a torch module), for a reader built on the same
