@@ -200,3 +200,30 @@ def test_extractive_answers_list_their_sentences(indexed):
     assert data["backend"] == "extractive" and "notice" not in data
     assert [s["text"] for s in data["sentences"]] == [c.quote for c in answer.citations]
     assert all(s["supported"] for s in data["sentences"])
+
+
+def test_the_guards_judge_reads_word_vectors_remembered_for_the_answer():
+    """The judge reads word vectors across languages through the guards' memo: the memo must give
+    them where the embedder does (without them the judge across languages is blind to words),
+    and compute each passage's once for the whole answer."""
+    from rag.answer.generative import _MemoEmbedder
+    from tests.conftest import FakeEmbedder
+
+    class WordsEmbedder(FakeEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.word_calls: list[list[str]] = []
+
+        def word_vectors(self, texts, layer):
+            self.word_calls.append(list(texts))
+            return [(t.split(), [layer]) for t in texts]
+
+    inner = WordsEmbedder()
+    memo = _MemoEmbedder(inner)
+    assert memo.word_vectors(["a b", "c"], 8) == [(["a", "b"], [8]), (["c"], [8])]
+    assert memo.word_vectors(["c", "d e"], 8)[1] == (["d", "e"], [8])
+    assert inner.word_calls == [["a b", "c"], ["d e"]]  # "c" was remembered
+    memo.clear()
+    memo.word_vectors(["c"], 8)
+    assert inner.word_calls[-1] == ["c"]
+    assert not hasattr(_MemoEmbedder(FakeEmbedder()), "word_vectors")  # the judge then reads none

@@ -68,12 +68,16 @@ class _BackendFailure(Exception):
 
 class _MemoEmbedder:
     """Remembers passage vectors for the length of one answer (the judge and the quote picker
-    embed the same passage sentences for every sentence of the answer)."""
+    embed the same passage sentences for every sentence of the answer), and the passages' word
+    vectors the judge reads across languages."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.inner = embedder
         self.name = embedder.name
         self._vectors: dict[str, list[float]] = {}
+        self._words: dict[tuple[str, int], tuple[list[str], Any]] = {}
+        if hasattr(embedder, "word_vectors"):
+            self.word_vectors = self._word_vectors  # only where the embedder gives them
 
     def embed_passages(self, texts: Sequence[str]) -> list[list[float]]:
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
@@ -84,11 +88,19 @@ class _MemoEmbedder:
     def embed_query(self, text: str) -> list[float]:
         return self.inner.embed_query(text)
 
+    def _word_vectors(self, texts: Sequence[str], layer: int) -> list[tuple[list[str], Any]]:
+        missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._words))
+        if missing:
+            found = self.inner.word_vectors(missing, layer)  # type: ignore[attr-defined]
+            self._words.update(zip([(t, layer) for t in missing], found, strict=True))
+        return [self._words[(t, layer)] for t in texts]
+
     def token_embeddings(self) -> Any:
         return getattr(self.inner, "token_embeddings", lambda: None)()
 
     def clear(self) -> None:
         self._vectors.clear()
+        self._words.clear()
 
 
 def parse_citations(sentence: str, passages: int) -> tuple[str, tuple[int, ...], int]:
