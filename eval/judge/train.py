@@ -3,15 +3,18 @@
 The claims are the sentences of RAGTruth's QA training answers (eval/judge/ragtruth_qa_train.jsonl:
 GPT-4, GPT-3.5, Llama-2 and Mistral answers), labelled unsupported when they overlap a span people
 marked. A quarter of the training *sources* (every answer about them, by any model) is held
-apart: the logistic models are fitted on the other three quarters, sentence by sentence, and
-the threshold is the one that maximises hallucination-detection F1 at answer level (an answer is
-unsupported when its least supported sentence is below it) on the held-apart answers. The
-measuring sets (ragtruth_qa_dev.jsonl, HaluEval val, MEMERAG) are never read here.
+apart: the logistic models are fitted on the other three quarters, sentence by sentence (the
+model across languages too, with its word-vector evidence computed for every sentence), and the
+thresholds are set on the held-apart answers: the answer cut maximises hallucination-detection
+F1 at answer level (an answer's score is the product of its sentences'), the sentence cut F1 at
+finding the marked sentences, and the cut across languages keeps as many faithful sentences as
+the sentence cut does (see main). The measuring sets (ragtruth_qa_dev.jsonl, HaluEval val,
+MEMERAG, crosslingual_check.jsonl) are never read here.
 
 Writes rag/weights/judge.json and enters it in the weights manifest. Needs the bundled model
 (`rag models prepare`). From the repository:
 
-    .venv/bin/python -m eval.judge.train          # about 4 minutes on 2 cores
+    .venv/bin/python -m eval.judge.train          # about 2 minutes on 2 cores
 """
 
 from __future__ import annotations
