@@ -116,9 +116,9 @@ def main() -> None:
     verdicts = EmbeddedJudge(embedder, weights, align_every=True).judge_many(cases)
     weights["provenance"] = (
         f"fitted by python -m eval.judge.train on {len(values)} sentences of {len(fit)} RAGTruth QA training answers "
-        f"(MIT; labels from the human spans); thresholds: best F1 of unsupported on {len(calibration)} answers "
-        f"of {len(held)} held-apart sources (F1 {f1:.3f}); across languages, the cuts that keep as many "
-        "faithful held-apart answers (sentences) as those within a language; "
+        f"(MIT; labels from the human spans); on {len(calibration)} answers of {len(held)} held-apart sources: "
+        f"the answer cut, best F1 of unsupported answers ({f1:.3f}); the sentence cut, best F1 of marked "
+        "sentences; across languages, the cut that keeps as many faithful sentences as the sentence cut; "
         f"embeddings: {embedder.name}"
     )
     WEIGHTS_FILE.write_text(json.dumps(weights, indent=2) + "\n")
