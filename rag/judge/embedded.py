@@ -315,14 +315,13 @@ class EmbeddedJudge:
         for claim in claims:
             claim.values["unaligned"] = 0.0
         word_vectors = getattr(self.embedder, "word_vectors", None)
-        crossing = [
-            c for c in claims if (c.cross_language or self.align_every) and glued_passages(cases[c.case].contexts)
-        ]
+        glued = {i: glued_passages(cases[i].contexts) for i in {c.case for c in claims}}
+        crossing = [c for c in claims if (c.cross_language or self.align_every) and glued[c.case]]
         if word_vectors is None or not crossing:
             return
         texts: dict[str, int] = {}
         for claim in crossing:
-            for text in (claim.text, *glued_passages(cases[claim.case].contexts)):
+            for text in (claim.text, *glued[claim.case]):
                 texts.setdefault(text, len(texts))
         words = word_vectors(list(texts), ALIGN_LAYER)
         for claim in crossing:
@@ -330,7 +329,7 @@ class EmbeddedJudge:
             content = [k for k, w in enumerate(written) if _is_content(w, self._stopwords)]
             if not content:
                 continue
-            passages = np.concatenate([words[texts[p]][1] for p in glued_passages(cases[claim.case].contexts)])
+            passages = np.concatenate([words[texts[p]][1] for p in glued[claim.case]])
             best = (vectors[content] @ passages.T).max(axis=1)
             missing = [written[k].strip(".,;:!?()«»\"'") for k, b in zip(content, best, strict=True) if b < ALIGN_CUT]
             claim.values["unaligned"] = len(missing) / len(content)
